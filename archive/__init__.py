@@ -1,0 +1,1 @@
+"""Archival storage and data management: SIP -> AIP (BagIt, METS/PREMIS, signature, OCFL), catalog, fixity."""

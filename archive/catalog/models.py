@@ -1,0 +1,219 @@
+"""Catalog tables (SQLModel). The storage root is the truth; the catalog can be rebuilt from it.
+
+Every change to these tables goes through an Alembic migration in ``migrations/``,
+which runs unchanged on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _json(default: Any = None) -> Any:
+    return Field(default_factory=lambda: default() if callable(default) else default,
+                 sa_column=Column(JSON, nullable=True))
+
+
+class Principal(SQLModel, table=True):
+    """Anyone who acts on the archive: a station, an archivist, an auditor, a reader, a service."""
+
+    id: str = Field(primary_key=True, max_length=128)
+    kind: str = Field(index=True, max_length=32)  # station | archivist | auditor | reader | service
+    name: str = Field(max_length=200)
+    roles: list[str] = _json(list)
+    api_key_hash: str | None = Field(default=None, max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Station(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    court: str = Field(default="", max_length=200)
+    principal_id: str | None = Field(default=None, foreign_key="principal.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Batch(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=128)
+    station_id: str = Field(index=True, max_length=64)
+    status: str = Field(index=True, max_length=32)  # received | archived | rejected | partial
+    content_digest: str = Field(max_length=64)
+    source_dir: str = Field(default="")
+    manifest: dict = _json(dict)
+    problems: list[dict] = _json(list)
+    received_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class SubmittedFile(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("batch_id", "path"),)
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: str = Field(foreign_key="batch.id", index=True, max_length=128)
+    path: str
+    sha256: str = Field(index=True, max_length=64)
+    byte_size: int
+    media_type: str = Field(max_length=100)
+    page_count: int
+    status: str = Field(default="received", max_length=32)
+
+
+class Case(SQLModel, table=True):
+    case_number: str = Field(primary_key=True, max_length=100)
+    court: str = Field(max_length=200)
+    court_code: str = Field(max_length=32)
+    case_type: str = Field(max_length=32)
+    procedure: str = Field(max_length=32)
+    cause_of_action: str = Field(max_length=200)
+    parties: list[dict] = _json(list)
+    judge: str = Field(default="", max_length=100)
+    panel: list[str] = _json(list)
+    clerk: str = Field(default="", max_length=100)
+    filing_date: date | None = None
+    closing_date: date | None = None
+    retention_period: str = Field(default="", max_length=16)
+    security_class: str = Field(default="公开", max_length=16)
+    status: str = Field(default="in_progress", max_length=32)  # in_progress | closed | archived
+    archival_code: str | None = Field(default=None, unique=True, max_length=100)  # 档号
+    aip_id: str | None = Field(default=None, max_length=64)
+
+
+class Aip(SQLModel, table=True):
+    aip_id: str = Field(primary_key=True, max_length=64)
+    case_number: str = Field(foreign_key="case.case_number", unique=True, max_length=100)
+    ocfl_id: str = Field(unique=True, max_length=200)
+    head_version: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    last_checked_at: datetime | None = None
+
+
+class AipVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("aip_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    aip_id: str = Field(foreign_key="aip.aip_id", index=True, max_length=64)
+    version: int
+    batch_id: str | None = Field(default=None, max_length=128)
+    payload_digest: str = Field(max_length=128)  # digest of the payload manifest: same content, same digest
+    tagmanifest_sha256: str = Field(max_length=64)
+    certificate_fingerprint: str = Field(default="", max_length=64)
+    message: str = Field(default="")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Certificate(SQLModel, table=True):
+    fingerprint: str = Field(primary_key=True, max_length=64)  # SHA-256 of the DER
+    purpose: str = Field(max_length=32)  # aip-signing | dissemination
+    subject: str
+    pem: str
+    not_before: datetime
+    not_after: datetime
+
+
+class Document(SQLModel, table=True):
+    document_id: str = Field(primary_key=True, max_length=64)
+    aip_id: str = Field(foreign_key="aip.aip_id", index=True, max_length=64)
+    case_number: str = Field(index=True, max_length=100)
+    source_path: str
+    sha256: str = Field(index=True, max_length=64)
+    title: str = Field(max_length=200)
+    doc_type: str = Field(max_length=64)
+    volume: str = Field(max_length=8)
+    disclosable: bool
+    seq: int
+    page_count: int
+    batch_id: str | None = Field(default=None, max_length=128)
+    ocr_status: str = Field(default="done", max_length=32)  # done | skipped_has_text | failed
+
+
+class Page(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("document_id", "page"),)
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: str = Field(foreign_key="document.document_id", index=True, max_length=64)
+    page: int
+    text: str = ""
+    confidence: float | None = None
+    flags: list[str] = _json(list)  # blank | rotated | low_confidence | ocr_failed
+    reviewed: bool = False
+
+
+class PreservationEvent(SQLModel, table=True):
+    """PREMIS-shaped: what happened, when, by which agent, with which outcome."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    event_type: str = Field(index=True, max_length=64)
+    event_time: datetime = Field(default_factory=utcnow)
+    agent: str = Field(max_length=200)
+    outcome: str = Field(max_length=32)  # success | failure | warning
+    detail: str = ""
+    aip_id: str | None = Field(default=None, index=True, max_length=64)
+    object_path: str | None = None
+
+
+class AuditRun(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    mode: str = Field(max_length=32)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    checked: int = 0
+    ok: int = 0
+    repaired: int = 0
+    report_path: str | None = None
+
+
+class AuditFinding(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="auditrun.id", index=True, max_length=64)
+    aip_id: str = Field(max_length=64)
+    path: str
+    kind: str = Field(max_length=32)  # missing | size | digest | signature | inventory | extra
+    expected: str | None = None
+    actual: str | None = None
+    repaired: bool = False
+
+
+class LawyerAuthorisation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: str = Field(index=True, max_length=100)
+    lawyer_name: str = Field(max_length=100)
+    licence_number: str = Field(max_length=64)
+    party_name: str = Field(max_length=200)
+    valid_until: date | None = None
+
+
+class DisseminationRequest(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=64)
+    case_number: str = Field(index=True, max_length=100)
+    requester_name: str = Field(max_length=100)
+    requester_id: str = Field(max_length=64)
+    role: str = Field(max_length=32)
+    status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved
+    reason: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_by: str | None = Field(default=None, max_length=128)
+    decided_at: datetime | None = None
+
+
+class IssuedCopy(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="disseminationrequest.id", index=True, max_length=64)
+    document_id: str = Field(max_length=64)
+    path: str
+    sha256: str = Field(max_length=64)
+    trace_id: str = Field(default="", max_length=64)
+    issued_at: datetime = Field(default_factory=utcnow)
+
+
+class IndexQueueItem(SQLModel, table=True):
+    """An AIP version waiting to be (re)indexed because the index was unavailable."""
+
+    aip_id: str = Field(primary_key=True, max_length=64)
+    version: int
+    attempts: int = 0
+    last_error: str = ""
+    enqueued_at: datetime = Field(default_factory=utcnow)

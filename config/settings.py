@@ -1,0 +1,136 @@
+"""The settings model.
+
+One data directory (``home``) holds the catalog, the storage root, the search index,
+the work folders and the keys; each can be overridden. Settings come from, in order of
+precedence: keyword arguments, ``JUANZONG_*`` environment variables, the TOML file named
+by ``JUANZONG_CONFIG``, then ``config/defaults.toml``. Stages never read the environment:
+flows receive a frozen ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JUANZONG_", frozen=True, extra="forbid")
+
+    home: Path = Path("var")
+    catalog_url: str = ""
+    storage_root: Path | None = None
+    replica_root: Path | None = None
+    work_root: Path | None = None
+    index_backend: Literal["embedded", "elasticsearch"] = "embedded"
+    index_path: Path | None = None
+    es_url: str = ""
+    es_api_key: SecretStr | None = None
+    es_username: str = ""
+    es_password: SecretStr | None = None
+    es_ca_cert: Path | None = None
+    es_index_prefix: str = "juanzong"
+    es_analyzer: str = "standard"
+    signing_key: Path | None = None
+    signing_cert: Path | None = None
+    signing_chain: Path | None = None
+    signature_algorithm: Literal["ecdsa-p256", "ed25519"] = "ecdsa-p256"
+    dissemination_key: Path | None = None
+    dissemination_cert: Path | None = None
+    ocr_languages: str = "chi_sim"
+    ocr_jobs: int = 0
+    ocr_timeout_seconds: int = 180
+    ocr_confidence_threshold: float = 60.0
+    min_dpi: int = 200
+    fonds_code: str = "J001"
+    dip_link_ttl_hours: int = 72
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [DEFAULTS_FILE]
+        user_file = os.environ.get("JUANZONG_CONFIG")
+        if user_file:
+            if not Path(user_file).is_file():
+                raise SettingsError(f"JUANZONG_CONFIG names {user_file}, which is not a file")
+            files.append(Path(user_file))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=files))
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _catalog_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+    @field_validator("ocr_confidence_threshold")
+    @classmethod
+    def _percent(cls, value: float) -> float:
+        if not 0 <= value <= 100:
+            raise ValueError("must be between 0 and 100")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        home = self.home.expanduser().absolute()
+        derived = {
+            "home": home,
+            "catalog_url": self.catalog_url or f"sqlite:///{home / 'catalog.sqlite'}",
+            "storage_root": self.storage_root or home / "storage",
+            "work_root": self.work_root or home / "work",
+            "index_path": self.index_path or home / "index",
+            "signing_key": self.signing_key or home / "keys" / "archive-signing.key",
+            "signing_cert": self.signing_cert or home / "keys" / "archive-signing.pem",
+            "dissemination_key": self.dissemination_key or home / "keys" / "dissemination.key",
+            "dissemination_cert": self.dissemination_cert or home / "keys" / "dissemination.pem",
+            "ocr_jobs": self.ocr_jobs or (os.cpu_count() or 1),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
+        if self.index_backend == "elasticsearch" and not self.es_url:
+            raise ValueError("es_url (JUANZONG_ES_URL) is required when index_backend is elasticsearch")
+        return self
+
+    @property
+    def intake_root(self) -> Path:
+        return self.home / "intake"
+
+    @property
+    def quarantine_root(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def dip_root(self) -> Path:
+        return self.home / "dip"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once at the edge; turn validation errors into one sentence per setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"setting {name!r} (JUANZONG_{name.upper()}): {err['msg']}")
+        raise SettingsError("; ".join(lines)) from None

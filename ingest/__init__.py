@@ -1,0 +1,1 @@
+"""Ingest: a scanning station's batch (SIP) is checked, OCR'd and handed to the archive."""
