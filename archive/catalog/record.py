@@ -1,0 +1,116 @@
+"""Write what the archive did into the catalog. Each function changes rows in one session;
+the caller commits, so one stage's records land together or not at all."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from archive.catalog.models import (
+    Aip,
+    AipVersion,
+    Batch,
+    Case,
+    Certificate,
+    Document,
+    Page,
+    PreservationEvent,
+    utcnow,
+)
+from archive.records import BuiltAip, CaseSubmission, ocfl_id_for
+from ingest.manifest import CaseMeta
+
+
+def upsert_case(s: Session, meta: CaseMeta) -> Case:
+    """Cases are described again by every batch; the newest description wins, status and 档号 stay."""
+    row = s.get(Case, meta.case_number) or Case(case_number=meta.case_number, court=meta.court,
+                                                court_code=meta.court_code, case_type=meta.case_type,
+                                                procedure=meta.procedure,
+                                                cause_of_action=meta.cause_of_action)
+    row.court, row.court_code, row.case_type = meta.court, meta.court_code, meta.case_type
+    row.procedure, row.cause_of_action = meta.procedure, meta.cause_of_action
+    row.parties = [p.model_dump(exclude_none=True) for p in meta.parties]
+    row.judge, row.panel, row.clerk = meta.judge, list(meta.panel), meta.clerk
+    row.filing_date, row.closing_date = meta.filing_date, meta.closing_date
+    row.retention_period, row.security_class = meta.retention_period, meta.security_class
+    if row.status != "archived":
+        row.status = "closed" if meta.closing_date else "in_progress"
+    s.add(row)
+    return row
+
+
+def head_version(s: Session, aip_id: str) -> AipVersion | None:
+    return s.exec(select(AipVersion).where(AipVersion.aip_id == aip_id)
+                  .order_by(AipVersion.version.desc())).first()
+
+
+def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str, pem: str,
+                       not_before: datetime, not_after: datetime) -> None:
+    if s.get(Certificate, fingerprint) is None:
+        s.add(Certificate(fingerprint=fingerprint, purpose=purpose, subject=subject, pem=pem,
+                          not_before=not_before, not_after=not_after))
+
+
+def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version: int, *,
+                       batch_id: str, tagmanifest_sha256: str, certificate: str) -> None:
+    """The AIP, its new version, and the documents and pages this version brought."""
+    aip = s.get(Aip, built.aip_id) or Aip(aip_id=built.aip_id, case_number=built.case_number,
+                                         ocfl_id=ocfl_id_for(built.aip_id))
+    aip.head_version = version
+    s.add(aip)
+    s.flush()
+    s.add(AipVersion(aip_id=built.aip_id, version=version, batch_id=batch_id,
+                     payload_digest=built.payload_digest, tagmanifest_sha256=tagmanifest_sha256,
+                     certificate_fingerprint=certificate, message=f"batch {batch_id}"))
+    case = s.get(Case, built.case_number)
+    if case is not None:
+        case.aip_id = built.aip_id
+        s.add(case)
+    for doc in sub.documents:
+        _record_document(s, built.aip_id, batch_id, doc)
+
+
+def _record_document(s: Session, aip_id: str, batch_id: str, doc) -> None:
+    entry, ocr = doc.entry, doc.ocr
+    row = s.get(Document, doc.document_id) or Document(
+        document_id=doc.document_id, aip_id=aip_id, case_number=entry.case_number,
+        source_path=entry.path, sha256=entry.sha256, title=entry.document.title,
+        doc_type=entry.document.doc_type, volume=entry.document.volume,
+        disclosable=entry.document.disclosable, seq=entry.document.seq,
+        page_count=entry.page_count)
+    row.sha256, row.title, row.volume = entry.sha256, entry.document.title, entry.document.volume
+    row.disclosable = entry.document.disclosable and entry.document.volume == "正卷"
+    row.seq, row.page_count, row.batch_id, row.ocr_status = (entry.document.seq, entry.page_count,
+                                                             batch_id, ocr.status)
+    s.add(row)
+    s.flush()
+    for old in s.exec(select(Page).where(Page.document_id == doc.document_id)).all():
+        s.delete(old)
+    s.flush()
+    for p in ocr.pages:
+        s.add(Page(document_id=doc.document_id, page=p.page, text=p.text,
+                   confidence=p.confidence, flags=list(p.flags)))
+
+
+def record_event(s: Session, event_type: str, *, agent: str, outcome: str = "success",
+                 detail: str = "", aip_id: str | None = None, object_path: str | None = None,
+                 when: datetime | None = None) -> PreservationEvent:
+    ev = PreservationEvent(id=str(uuid.uuid4()), event_type=event_type, event_time=when or utcnow(),
+                           agent=agent, outcome=outcome, detail=detail, aip_id=aip_id,
+                           object_path=object_path)
+    s.add(ev)
+    return ev
+
+
+def finish_batch(s: Session, batch: Batch, status: str, problems: list[dict]) -> Batch:
+    batch.status, batch.problems, batch.finished_at = status, problems, utcnow()
+    s.add(batch)
+    return batch
+
+
+def archived_path_of(s: Session, sha256: str) -> str | None:
+    """Where a file with this content is already archived, for duplicate reporting."""
+    doc = s.exec(select(Document).where(Document.sha256 == sha256)).first()
+    return f"{doc.case_number}/{doc.source_path}" if doc else None

@@ -1,0 +1,35 @@
+"""Turn ``--as ROLE:PRINCIPAL_ID`` into the search access filter, from what the catalog records:
+a party sees the cases where that ID number is a recorded party, a lawyer the cases with an
+authorisation for that licence number; both see only disclosable 正卷 documents."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from archive.catalog import session
+from archive.catalog.models import Case, LawyerAuthorisation
+from config import Settings
+from dissemination.search.base import Access
+from schemas.errors import InputRejected
+
+ARCHIVIST = Access(all_cases=True, readers_view=False)
+
+
+def access_for(settings: Settings, as_: str | None) -> Access:
+    """No ``--as`` means the operator at the console: an archivist."""
+    if not as_:
+        return ARCHIVIST
+    role, _, principal = as_.partition(":")
+    if role in ("archivist", "auditor"):
+        return ARCHIVIST
+    with session(settings.catalog_url) as s:
+        if role == "party":
+            cases = [c.case_number for c in s.exec(select(Case)).all()
+                     if any(principal and principal in (p.get("id_number"), p.get("credit_code"))
+                            for p in c.parties)]
+        elif role == "lawyer":
+            cases = [a.case_number for a in s.exec(select(LawyerAuthorisation).where(
+                LawyerAuthorisation.licence_number == principal)).all()]
+        else:
+            raise InputRejected("E504", as_, found=role)
+    return Access(all_cases=False, case_numbers=tuple(sorted(set(cases))), readers_view=True)

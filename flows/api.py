@@ -1,0 +1,27 @@
+"""The HTTP API (FastAPI; OpenAPI at /docs). This first cut serves health and info."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from config import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(title="Juanzong 卷宗", version=version("juanzong"))
+
+    @app.get("/health")
+    def health() -> dict:
+        from dissemination.search.registry import open_index
+
+        index = open_index(settings).health()
+        return {"status": "ok", "index": {"ok": index.ok, "detail": index.detail}}
+
+    @app.get("/info")
+    def info() -> dict:
+        return {"catalog": settings.catalog_url.split("://")[0], "index_backend": settings.index_backend,
+                "version": version("juanzong")}
+
+    return app

@@ -1,0 +1,84 @@
+"""Audit the storage root: recompute digests, check inventories and signatures, repair
+from the replica where one is configured, and record every finding and repair.
+
+    audit_store -> write JSON + HTML report -> record run, findings, PREMIS events
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+from sqlmodel import select
+
+from archive.audit import audit_store, write_audit_report
+from archive.catalog import session
+from archive.catalog.models import Aip, AuditFinding, AuditRun, utcnow
+from archive.catalog.record import record_event
+from archive.storage import OcflStore
+from config import Settings
+from flows._runtime import trusted_certificates
+
+
+class AuditOutcome(BaseModel):
+    run_id: str
+    checked: int
+    ok: int
+    failures: list[dict]
+    repaired: int
+    report: str
+
+
+def _aip_id(object_id: str) -> str:
+    return object_id.removeprefix("urn:uuid:")
+
+
+@task(cache_policy=NO_CACHE)
+def run_audit(settings: Settings, mode: str, sample_percent: float):
+    replica = OcflStore(settings.replica_root) if settings.replica_root else None
+    return audit_store(OcflStore(settings.storage_root), mode=mode, sample_percent=sample_percent,
+                       replica=replica, trusted=trusted_certificates(settings),
+                       jobs=settings.ocr_jobs)
+
+
+@task(cache_policy=NO_CACHE)
+def record_audit(report, run_id: str, mode: str, report_path: str, settings: Settings) -> None:
+    with session(settings.catalog_url) as s:
+        s.add(AuditRun(id=run_id, mode=mode, finished_at=utcnow(), checked=report.checked,
+                       ok=report.ok, repaired=len(report.repaired), report_path=report_path))
+        s.flush()
+        for f in report.findings:
+            aip_id = _aip_id(f.object_id)
+            repaired = f.path in {r.path if hasattr(r, "path") else r for r in report.repaired}
+            s.add(AuditFinding(run_id=run_id, aip_id=aip_id, path=f.path, kind=f.kind,
+                               expected=f.expected, actual=f.actual, repaired=repaired))
+            record_event(s, "fixity check", agent="juanzong audit", outcome="failure",
+                         aip_id=aip_id, object_path=f.path,
+                         detail=f"{f.kind}: expected {f.expected}, found {f.actual}")
+            if repaired:
+                record_event(s, "replication", agent="juanzong audit", aip_id=aip_id,
+                             object_path=f.path, detail="repaired from replica and re-verified")
+        for aip in s.exec(select(Aip)).all():
+            aip.last_checked_at = utcnow()
+            s.add(aip)
+        record_event(s, "fixity check", agent="juanzong audit",
+                     outcome="success" if not report.findings else "failure",
+                     detail=f"run {run_id} ({mode}): {report.checked} checked, {report.ok} ok, "
+                            f"{len(report.findings)} findings")
+        s.commit()
+
+
+@flow(name="audit-fixity")
+def audit(settings: Settings, mode: Literal["full", "sample", "signature"] = "full",
+          sample_percent: float = 5.0) -> AuditOutcome:
+    run_id = "AUD-" + uuid.uuid4().hex[:12].upper()
+    report = run_audit(settings, mode, sample_percent)
+    json_path, _html = write_audit_report(report, settings.home / "audit" / run_id)
+    record_audit(report, run_id, mode, str(json_path), settings)
+    failures = [{"aip_id": _aip_id(f.object_id), "path": f.path, "kind": f.kind,
+                 "expected": f.expected, "actual": f.actual} for f in report.findings]
+    return AuditOutcome(run_id=run_id, checked=report.checked, ok=report.ok, failures=failures,
+                        repaired=len(report.repaired), report=str(json_path))

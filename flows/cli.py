@@ -1,0 +1,265 @@
+"""The ``juanzong`` command: the edge where settings are read, flows run in-process on
+Prefect's ephemeral API, and exceptions become one sentence and an exit code.
+
+With ``--json`` every command prints exactly one JSON object on stdout; progress and logs
+go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import Settings, SettingsError, load_settings
+from schemas.errors import ExitCode, JuanzongError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Juanzong 卷宗: electronic archive for people's courts.")
+keys_app = typer.Typer(help="Signing keys.")
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+JsonOpt = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
+
+
+class State:
+    settings: Settings
+
+
+def _settings() -> Settings:
+    return State.settings
+
+
+def emit(obj: dict[str, Any], as_json: bool, table: Table | str | None = None,
+         code: int = 0) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    elif table is not None:
+        Console().print(table)
+    else:
+        Console().print_json(json.dumps(obj, ensure_ascii=False, default=str))
+    raise typer.Exit(code)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[str(v) for v in r])
+    return t
+
+
+@app.command()
+def ingest(batch_dir: Path = typer.Argument(..., help="A station batch folder with manifest.json."),
+           as_json: bool = JsonOpt) -> None:
+    """Validate, OCR, package, sign, store, catalog and index one station batch."""
+    if not batch_dir.is_dir():
+        raise JuanzongError("E100", str(batch_dir))
+    from flows.ingest_batch import ingest_batch
+
+    out = ingest_batch(batch_dir, _settings())
+    code = ExitCode.ok if out.status == "archived" else ExitCode.rejected
+    rows = [[a.aip_id, a.case_number, a.version, "new" if a.created else "unchanged"]
+            for a in out.aips] + [[p["code"], p["path"], p["message"], ""] for p in out.problems]
+    emit(out.model_dump(mode="json", exclude={"aips": {"__all__": {"created"}}}), as_json,
+         _table(f"batch {out.batch_id}: {out.status}", ["AIP / code", "case / path", "version / message", ""], rows),
+         code)
+
+
+def _access(as_: str | None):
+    from dissemination.search_access import access_for
+
+    return access_for(_settings(), as_)
+
+
+@app.command()
+def search(query: str, case: Optional[str] = typer.Option(None, "--case"),
+           as_: Optional[str] = typer.Option(None, "--as", help="ROLE:PRINCIPAL_ID, e.g. party:440103…"),
+           size: int = typer.Option(10, "--size"), offset: int = typer.Option(0, "--offset"),
+           as_json: bool = JsonOpt) -> None:
+    """Full-text search over the archive, filtered by what the principal may see."""
+    from dissemination.search.base import SearchQuery
+    from dissemination.search.registry import open_index
+
+    result = open_index(_settings()).search(SearchQuery(text=query, access=_access(as_),
+                                                        case_number=case, size=size,
+                                                        offset=offset))
+    obj = {"total": result.total, "hits": [h.model_dump() for h in result.hits]}
+    emit(obj, as_json, _table(f"{result.total} hits", ["case", "document", "page", "highlight"],
+                              [[h.case_number, h.title, h.page, h.highlight] for h in result.hits]))
+
+
+@app.command()
+def disseminate(case: str = typer.Option(..., "--case"),
+                requester_name: str = typer.Option(..., "--requester-name"),
+                requester_id: str = typer.Option(..., "--requester-id"),
+                role: str = typer.Option(..., "--role", help="party | lawyer | archivist"),
+                licence: Optional[str] = typer.Option(None, "--licence"),
+                out: Path = typer.Option(..., "--out"), as_json: bool = JsonOpt) -> None:
+    """Issue a watermarked, sealed reading copy of a case's disclosable documents."""
+    from dissemination.access import Requester
+    from flows.disseminate import ReadingRequest, disseminate as run
+
+    if role not in ("party", "lawyer", "archivist"):
+        raise JuanzongError("E504", case, found=role)
+    requester = Requester(name=requester_name, id_number=requester_id, role=role,
+                          licence_number=licence)
+    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute()),
+              _settings())
+    code = ExitCode.ok if res.status != "refused" else ExitCode.rejected
+    emit(res.model_dump(mode="json"), as_json,
+         _table(f"{res.request_id}: {res.status} {res.reason}", ["file"], [[f] for f in res.files]),
+         code)
+
+
+@app.command()
+def audit(full: bool = typer.Option(False, "--full"),
+          sample: Optional[float] = typer.Option(None, "--sample", help="Percent of files."),
+          signature: bool = typer.Option(False, "--signature"), as_json: bool = JsonOpt) -> None:
+    """Recompute digests and verify signatures; repair from the replica when configured."""
+    from flows.audit_fixity import audit as run
+
+    mode = "sample" if sample is not None else "signature" if signature else "full"
+    res = run(_settings(), mode=mode, sample_percent=sample or 5.0)
+    obj = res.model_dump(include={"checked", "ok", "failures", "repaired"})
+    obj["report"] = res.report
+    emit(obj, as_json, _table(f"audit {res.run_id}: {res.checked} checked, {res.ok} ok, "
+                              f"{res.repaired} repaired", ["kind", "path", "expected", "actual"],
+                              [[f["kind"], f["path"], f["expected"], f["actual"]]
+                               for f in res.failures]),
+         ExitCode.verification_failed if res.failures else ExitCode.ok)
+
+
+@app.command()
+def verify(aip_id: str, as_json: bool = JsonOpt) -> None:
+    """Verify one AIP: inventory, every file's digest, the bag and its signature."""
+    from flows.inspect import verify_aip
+
+    res = verify_aip(_settings(), aip_id)
+    emit(res, as_json, _table(f"{aip_id}: {'valid' if res['valid'] else 'NOT valid'}",
+                              ["kind", "path", "expected", "actual"],
+                              [[p["kind"], p["path"], p["expected"], p["actual"]]
+                               for p in res["problems"]]),
+         ExitCode.ok if res["valid"] else ExitCode.verification_failed)
+
+
+@app.command()
+def export(aip_id: str, out_dir: Path, as_json: bool = JsonOpt) -> None:
+    """Write the AIP's head version as a self-contained, signed BagIt bag."""
+    from flows.inspect import export_aip
+
+    path = export_aip(_settings(), aip_id, out_dir.absolute())
+    emit({"path": str(path)}, as_json, f"exported to {path}")
+
+
+@app.command()
+def show(aip_id: str, as_json: bool = JsonOpt) -> None:
+    """What an archivist inspects: documents, volumes, disclosure and every page's OCR text."""
+    from flows.inspect import show_aip
+
+    res = show_aip(_settings(), aip_id)
+    rows = [[d["source_path"], d["volume"], d["disclosable"], len(d["pages"])]
+            for d in res["documents"]]
+    emit(res, as_json, _table(f"{res['case_number']} v{res['version']}",
+                              ["document", "volume", "disclosable", "pages"], rows))
+
+
+@app.command()
+def reindex(as_json: bool = JsonOpt) -> None:
+    """Rebuild the search index from the storage root alone."""
+    from flows.reindex import reindex as run
+
+    res = run(_settings())
+    emit(res.model_dump(), as_json, f"reindexed {res.objects} AIPs, {res.pages} pages")
+
+
+@app.command()
+def info(as_json: bool = JsonOpt) -> None:
+    """Where this archive keeps its data."""
+    from importlib.metadata import version
+
+    s = _settings()
+    obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
+           "replica_root": str(s.replica_root) if s.replica_root else None,
+           "index_backend": s.index_backend, "version": version("juanzong")}
+    emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
+
+
+@keys_app.command("init")
+def keys_init(as_json: bool = JsonOpt) -> None:
+    """Create a self-signed development signing key and certificate when none exist."""
+    from archive.signing import ensure_dev_keys
+
+    s = _settings()
+    ensure_dev_keys(s.signing_key, s.signing_cert, common_name="Juanzong development archive",
+                    algorithm=s.signature_algorithm)
+    emit({"key": str(s.signing_key), "certificate": str(s.signing_cert)}, as_json,
+         f"signing certificate: {s.signing_cert}")
+
+
+@app.command()
+def demo(as_json: bool = JsonOpt) -> None:
+    """Archive a generated sample batch, search it and issue a reading copy."""
+    from flows.demo import run_demo
+
+    res = run_demo(_settings())
+    emit(res, as_json, _table("Juanzong demo", ["what", "where"], [[k, v] for k, v in res.items()]))
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from flows.api import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port)
+
+
+def _prefect_environment(settings: Settings) -> None:
+    """Prefect runs in-process on its ephemeral API, its own state under the archive's home."""
+    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def main() -> None:
+    try:
+        State.settings = load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]juanzong:[/] {exc}")
+        sys.exit(ExitCode.settings)
+    _prefect_environment(State.settings)
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except JuanzongError as exc:
+        err.print(f"[red]juanzong:[/] {exc} [{exc.code}]")
+        if "--json" in sys.argv:
+            sys.stdout.write(json.dumps({"error": {"code": exc.code, "path": exc.path,
+                                                   "message": str(exc)}}, ensure_ascii=False) + "\n")
+        sys.exit(exc.exit_code)
+    except SettingsError as exc:
+        err.print(f"[red]juanzong:[/] {exc}")
+        sys.exit(ExitCode.settings)
+    except (typer.BadParameter, typer.Abort) as exc:
+        err.print(f"[red]juanzong:[/] {exc}")
+        sys.exit(ExitCode.usage)
+    except Exception as exc:  # the one place internal errors become exit code 1
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(ExitCode.usage)
+        err.print_exception()
+        err.print(f"[red]juanzong:[/] internal error: {exc}")
+        sys.exit(ExitCode.internal_error)

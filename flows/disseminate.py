@@ -1,0 +1,157 @@
+"""Answer a reading request: decide who may read what, then issue a watermarked, sealed DIP
+of the case's disclosable 正卷 documents only.
+
+    decide (access policy) -> record the decision -> select documents -> build_dip -> publish
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+from sqlmodel import select
+
+from archive.catalog import session
+from archive.catalog.models import (
+    Case,
+    DisseminationRequest,
+    Document,
+    IssuedCopy,
+    LawyerAuthorisation,
+)
+from archive.catalog.record import record_event
+from archive.records import ocfl_id_for
+from config import Settings
+from dissemination.access import CaseFacts, Decision, Requester, decide
+from dissemination.dip import DipDocument, SealConfig, build_dip
+from dissemination.seal import ensure_dissemination_keys
+from dissemination.watermark import WatermarkSpec, mask_id
+from flows._runtime import open_store
+from flows._work import work_folder
+
+
+class ReadingRequest(BaseModel):
+    case_number: str
+    requester: Requester
+    out_dir: Path
+
+
+class DisseminateOutcome(BaseModel):
+    request_id: str
+    status: Literal["issued", "pending_approval", "refused"]
+    files: list[str] = []
+    reason: str = ""
+
+
+def case_facts(settings: Settings, case_number: str) -> CaseFacts | None:
+    with session(settings.catalog_url) as s:
+        case = s.get(Case, case_number)
+        if case is None:
+            return None
+        auths = s.exec(select(LawyerAuthorisation)
+                       .where(LawyerAuthorisation.case_number == case_number)).all()
+        return CaseFacts(
+            case_number=case_number, status=case.status,
+            parties=tuple((p["name"], p.get("id_number") or p.get("credit_code") or "")
+                          for p in case.parties),
+            lawyer_authorisations=tuple((a.lawyer_name, a.licence_number) for a in auths))
+
+
+@task(cache_policy=NO_CACHE)
+def record_decision(request: ReadingRequest, decision: Decision, settings: Settings) -> str:
+    request_id = "REQ-" + uuid.uuid4().hex[:12].upper()
+    r = request.requester
+    with session(settings.catalog_url) as s:
+        s.add(DisseminationRequest(id=request_id, case_number=request.case_number,
+                                   requester_name=r.name, requester_id=mask_id(r.id_number),
+                                   role=r.role, status=decision.status, reason=decision.reason))
+        record_event(s, "access decision", agent=f"{r.role}:{mask_id(r.id_number)}",
+                     outcome="success" if decision.status == "issued" else "failure",
+                     detail=f"{request_id} {request.case_number}: {decision.status} "
+                            f"{decision.reason}".strip())
+        s.commit()
+    return request_id
+
+
+def disclosable_documents(settings: Settings, case_number: str) -> list[DipDocument]:
+    """Only disclosable 正卷 documents, in 卷内顺序; the PDF/A representation when there is one."""
+    store = open_store(settings)
+    with session(settings.catalog_url) as s:
+        docs = s.exec(select(Document).where(Document.case_number == case_number,
+                                             Document.volume == "正卷",
+                                             Document.disclosable == True)  # noqa: E712
+                      .order_by(Document.seq)).all()
+    selected = []
+    for d in docs:
+        ocfl_id = ocfl_id_for(d.aip_id)
+        pdfa = "data/pdfa/" + str(Path(d.source_path).with_suffix(".pdf"))
+        files = store.files(ocfl_id)
+        source = pdfa if pdfa in files else "data/original/" + d.source_path
+        selected.append(DipDocument(document_id=d.document_id, title=d.title, seq=d.seq,
+                                    volume=d.volume, disclosable=d.disclosable,
+                                    source_pdf=store.path(ocfl_id, source)))
+    return selected
+
+
+@task(cache_policy=NO_CACHE)
+def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[str]:
+    r = request.requester
+    issued_at = datetime.now(timezone.utc).replace(microsecond=0)
+    spec = WatermarkSpec(reader_name=r.name, reader_id_masked=mask_id(r.id_number),
+                         case_number=request.case_number, request_id=request_id,
+                         issued_at=issued_at, trace_id=uuid.uuid4().hex)
+    ensure_dissemination_keys(settings.dissemination_key, settings.dissemination_cert,
+                              common_name="Juanzong dissemination seal")
+    seal = SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert)
+    documents = disclosable_documents(settings, request.case_number)
+    record = {"request_id": request_id, "case_number": request.case_number,
+              "reader": r.name, "reader_id": mask_id(r.id_number), "role": r.role,
+              "issued_at": issued_at.isoformat()}
+    with work_folder(settings.work_root, request_id) as work:
+        dip = build_dip(documents, spec, work, request_record=record, seal=seal)
+        published = _publish(dip.files + (dip.zip_path,), request.out_dir / request_id,
+                             settings.dip_root / request_id)
+    with session(settings.catalog_url) as s:
+        for doc, path in zip(documents, published):
+            s.add(IssuedCopy(request_id=request_id, document_id=doc.document_id, path=str(path),
+                             sha256=_sha256(path), trace_id=spec.trace_id))
+        record_event(s, "dissemination", agent="juanzong", detail=f"{request_id}: "
+                     f"{len(documents)} documents issued to {r.role} {r.name}")
+        s.commit()
+    return [str(p) for p in published]
+
+
+def _publish(files: tuple[Path, ...], out: Path, kept: Path) -> list[Path]:
+    """Copy the DIP to the reader's folder and keep the issued copy in the archive's DIP area."""
+    for target in (kept, out):
+        tmp = target.with_name(target.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for f in files:
+            shutil.copy2(f, tmp / f.name)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.replace(target)
+    return [out / f.name for f in files]
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@flow(name="disseminate")
+def disseminate(request: ReadingRequest, settings: Settings) -> DisseminateOutcome:
+    decision = decide(request.requester, case_facts(settings, request.case_number))
+    request_id = record_decision(request, decision, settings)
+    if decision.status != "issued":
+        return DisseminateOutcome(request_id=request_id, status=decision.status,
+                                  reason=decision.reason)
+    files = issue(request, request_id, settings)
+    return DisseminateOutcome(request_id=request_id, status="issued", files=files)

@@ -1,0 +1,65 @@
+"""What archivists and auditors ask of one AIP: show it, verify it, export it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlmodel import select
+
+from archive.catalog import session
+from archive.catalog.models import Aip, Document, Page
+from archive.records import ocfl_id_for
+from archive.verify import verify_object
+from config import Settings
+from flows._runtime import open_store, trusted_certificates
+from schemas.errors import NotFound
+
+
+def _aip(settings: Settings, aip_id: str) -> Aip:
+    with session(settings.catalog_url) as s:
+        aip = s.get(Aip, aip_id)
+    if aip is None:
+        raise NotFound("E406", aip_id)
+    return aip
+
+
+def verify_aip(settings: Settings, aip_id: str) -> dict:
+    _aip(settings, aip_id)
+    findings = verify_object(open_store(settings), ocfl_id_for(aip_id),
+                             trusted_certificates(settings))
+    problems = [{"kind": f.kind, "path": f.path, "expected": f.expected, "actual": f.actual}
+                for f in findings]
+    return {"aip_id": aip_id, "valid": not problems, "problems": problems}
+
+
+def export_aip(settings: Settings, aip_id: str, out_dir: Path) -> Path:
+    """The head version as a bag, written under a temporary name and renamed when complete."""
+    _aip(settings, aip_id)
+    target = out_dir / aip_id
+    tmp = out_dir / f".{aip_id}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    open_store(settings).checkout(ocfl_id_for(aip_id), tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.replace(target)
+    return target
+
+
+def show_aip(settings: Settings, aip_id: str) -> dict:
+    aip = _aip(settings, aip_id)
+    with session(settings.catalog_url) as s:
+        docs = s.exec(select(Document).where(Document.aip_id == aip_id)
+                      .order_by(Document.volume.desc(), Document.seq)).all()
+        documents = []
+        for d in docs:
+            pages = s.exec(select(Page).where(Page.document_id == d.document_id)
+                           .order_by(Page.page)).all()
+            documents.append({"document_id": d.document_id, "source_path": d.source_path,
+                              "title": d.title, "volume": d.volume, "disclosable": d.disclosable,
+                              "ocr_status": d.ocr_status,
+                              "pages": [{"page": p.page, "text": p.text,
+                                         "confidence": p.confidence, "flags": p.flags}
+                                        for p in pages]})
+    return {"aip_id": aip_id, "case_number": aip.case_number, "version": aip.head_version,
+            "documents": documents}

@@ -1,0 +1,39 @@
+"""Rebuild the search index from the storage root alone (the catalog is not consulted)."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from archive.storage import Store
+from config import Settings
+from dissemination.search.from_aip import aip_id_of_object, pages_of_object
+from dissemination.search.registry import open_index
+from flows._runtime import open_store
+
+
+class ReindexOutcome(BaseModel):
+    objects: int
+    pages: int
+    errors: list[str] = []
+
+
+@task(cache_policy=NO_CACHE)
+def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
+    index = open_index(settings)
+    objects, pages, errors = 0, 0, []
+    handle = index.begin_rebuild()
+    for object_id in store.object_ids():
+        aip_id = aip_id_of_object(object_id)
+        report = index.index_pages(pages_of_object(store, object_id, aip_id), target=handle)
+        objects += 1
+        pages += report.indexed
+        errors += [str(e) for e in report.errors]
+    index.finish_rebuild(handle)
+    return ReindexOutcome(objects=objects, pages=pages, errors=errors)
+
+
+@flow(name="reindex")
+def reindex(settings: Settings) -> ReindexOutcome:
+    return _rebuild(settings, open_store(settings))

@@ -1,0 +1,107 @@
+"""Fixtures shared by the whole suite: the shared corpus, an archive home, the CLI, Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+BIN = Path(sys.executable).parent
+
+_prefect_home = tempfile.mkdtemp(prefix="juanzong-prefect-")
+os.environ.setdefault("PREFECT_HOME", _prefect_home)
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def need_shared(*parts: str) -> Path:
+    """A file in ../shared, or skip: a user's clone has no ../shared."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: these tests need the shared corpus/reference folder beside the repo")
+    return path
+
+
+def make_corpus(out: Path, *args: str) -> Path:
+    """Run the shared corpus generator; return the batch folder (the first one)."""
+    script = need_shared("corpus", "make_corpus.py")
+    subprocess.run([sys.executable, str(script), str(out), *args], check=True,
+                   stdout=subprocess.DEVNULL)
+    return sorted(p for p in out.iterdir() if p.is_dir() and p.name != "ground_truth")[0]
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """One real Prefect server for the CLI subprocesses of the whole session (each CLI call
+    would otherwise start its own ephemeral server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PREFECT_HOME": _prefect_home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port), "--no-services"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the Prefect server did not start within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+class Cli:
+    """Runs ``juanzong --json`` in a subprocess against one archive home."""
+
+    def __init__(self, home: Path, api: str, **env: str) -> None:
+        self.home = home
+        self.env = {**os.environ, "JUANZONG_HOME": str(home), "PREFECT_API_URL": api, **env}
+
+    def __call__(self, *args: str, expect: int | None = 0) -> tuple[int, dict]:
+        proc = subprocess.run([str(BIN / "juanzong"), *args, "--json"], env=self.env,
+                              capture_output=True, text=True, timeout=900)
+        if expect is not None and proc.returncode != expect:
+            raise AssertionError(f"juanzong {' '.join(args)} exited {proc.returncode}, "
+                                 f"expected {expect}\nstdout: {proc.stdout}\nstderr: {proc.stderr[-4000:]}")
+        lines = [l for l in proc.stdout.splitlines() if l.strip()]
+        assert len(lines) == 1, f"--json must print exactly one line, got: {proc.stdout!r}"
+        return proc.returncode, json.loads(lines[0])
+
+    def with_home(self, home: Path) -> Cli:
+        clone = Cli(home, self.env["PREFECT_API_URL"])
+        clone.env = {**self.env, "JUANZONG_HOME": str(home)}
+        return clone
+
+
+@pytest.fixture(scope="session")
+def cli_factory(prefect_api):
+    def make(home: Path, **env: str) -> Cli:
+        cli = Cli(home, prefect_api, **env)
+        cli("keys", "init")
+        return cli
+
+    return make
+
+
+def copy_home(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
