@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -44,9 +43,3 @@ def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
     with session(settings.catalog_url) as s:
         rows = s.exec(select(Certificate).where(Certificate.purpose == "aip-signing")).all()
         return [x509.load_pem_x509_certificate(r.pem.encode()) for r in rows]
-
-
-def payload_digest_of(bag_dir: Path) -> str:
-    """Same formula as ``BuiltAip.payload_digest``: SHA-256 of the sorted payload manifest."""
-    lines = sorted((bag_dir / "manifest-sha256.txt").read_text(encoding="utf-8").splitlines())
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

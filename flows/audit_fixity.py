@@ -52,7 +52,7 @@ def record_audit(report, run_id: str, mode: str, report_path: str, settings: Set
         s.flush()
         for f in report.findings:
             aip_id = _aip_id(f.object_id)
-            repaired = f.path in {r.path if hasattr(r, "path") else r for r in report.repaired}
+            repaired = f.path in {r.path for r in report.repaired}
             s.add(AuditFinding(run_id=run_id, aip_id=aip_id, path=f.path, kind=f.kind,
                                expected=f.expected, actual=f.actual, repaired=repaired))
             record_event(s, "fixity check", agent="juanzong audit", outcome="failure",

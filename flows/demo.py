@@ -24,7 +24,7 @@ def run_demo(settings: Settings) -> dict:
     batch = write_sample_batch(sample_root, seed=1)
     outcome = ingest_batch(batch, settings)
     aip = next(a for a in outcome.aips if a.case_number == SAMPLE_READER["case_number"])
-    word = SAMPLE_READER["search_word"]
+    word = "原告"
     hits = open_index(settings).search(SearchQuery(
         text=word, access=access_for(settings, f"party:{SAMPLE_READER['id_number']}")))
     reader = Requester(name=SAMPLE_READER["name"], id_number=SAMPLE_READER["id_number"],

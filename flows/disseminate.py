@@ -32,6 +32,7 @@ from config import Settings
 from dissemination.access import CaseFacts, Decision, Requester, decide
 from dissemination.dip import DipDocument, SealConfig, build_dip
 from dissemination.seal import ensure_dissemination_keys
+from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
 from flows._runtime import open_store
 from flows._work import work_folder
@@ -106,7 +107,7 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
     issued_at = datetime.now(timezone.utc).replace(microsecond=0)
     spec = WatermarkSpec(reader_name=r.name, reader_id_masked=mask_id(r.id_number),
                          case_number=request.case_number, request_id=request_id,
-                         issued_at=issued_at, trace_id=uuid.uuid4().hex)
+                         issued_at=issued_at, trace_id=trace_id_for(request_id, issued_at))
     ensure_dissemination_keys(settings.dissemination_key, settings.dissemination_cert,
                               common_name="Juanzong dissemination seal")
     seal = SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert)

@@ -26,6 +26,7 @@ from archive.catalog.record import (
     record_event,
     upsert_case,
 )
+from archive.bag import payload_digest
 from archive.package import build_aip
 from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from archive.signing import sign_bag
@@ -36,7 +37,6 @@ from flows._runtime import (
     fingerprint,
     open_signer,
     open_store,
-    payload_digest_of,
     trusted_certificates,
 )
 from flows._work import work_folder
@@ -185,7 +185,7 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         problems = [*checked.report.problems, *_problems_from_ocr(results)]
         for sub in _submissions(checked, results):
             built, base = package(sub, work, store)
-            if base is not None and payload_digest_of(base) == built.payload_digest:
+            if base is not None and payload_digest(base) == built.payload_digest:
                 head = store.head(ocfl_id_for(built.aip_id))
                 records.append(AipRecord(aip_id=built.aip_id, case_number=built.case_number,
                                          version=head, created=False))

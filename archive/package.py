@@ -1,0 +1,360 @@
+"""Stage ``build_aip``: one case's submission (plus the case's current head) -> an unsigned bag.
+
+Bag layout (other stages depend on it)::
+
+    data/original/<manifest path>          the station's scan, byte-identical
+    data/pdfa/<manifest path>.pdf          the OCR'd PDF/A (absent when OCR failed)
+    data/text/<manifest path w/o suffix>/page_0001.txt
+    data/metadata/METS.xml, premis.xml, case.json
+    data/metadata/submissions/<batch_id>/manifest.json
+
+Nothing that depends on the clock enters the payload: event times come from the inputs
+(scan and OCR times), identifiers are UUIDv5 of content. So the same inputs give the same
+``payload_digest``, which the ingest flow uses to make a repeated ingest a no-op. Only
+bag-info.txt (a tag file) carries the Bagging-Date.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+
+import pikepdf
+from pydantic import BaseModel, ConfigDict
+
+from archive import mets, premis
+from archive.bag import FileDigests, copy_with_digests, payload_digest, write_bag, write_with_digests
+from archive.records import BuiltAip, CaseSubmission, SubmittedDocument
+from ingest.manifest import MANIFEST_NAME, BatchManifest, CaseMeta, FileEntry
+from schemas.errors import InputRejected, JuanzongError
+
+CASE_RECORD_FORMAT = "juanzong-case/1"
+METADATA = "data/metadata"
+CASE_JSON = f"{METADATA}/case.json"
+PREMIS_XML = f"{METADATA}/premis.xml"
+METS_XML = f"{METADATA}/METS.xml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class StoredFile(_Frozen):
+    """One payload file: bag path (``data/...``), size, digests and format."""
+
+    path: str
+    size: int
+    sha256: str
+    sha512: str
+    sm3: str
+    media_type: str
+    format_name: str
+    format_version: str = ""
+
+
+class TextPage(_Frozen):
+    page: int
+    file: StoredFile
+
+
+class OcrRecord(_Frozen):
+    status: str
+    engine: str
+    engine_version: str
+    languages: str
+    options: dict[str, str] = {}
+    error: str | None = None
+    started_at: datetime
+    finished_at: datetime
+
+
+class PageRecord(_Frozen):
+    page: int
+    confidence: float | None = None
+    rotation: int = 0
+    flags: tuple[str, ...] = ()
+
+
+class DocumentRecord(_Frozen):
+    """Everything the catalog, reindex and show need about one document, without opening files."""
+
+    document_id: str
+    batch_id: str
+    entry: FileEntry
+    disclosable: bool  # effective: a 副卷 document never is
+    ocr: OcrRecord
+    pages: tuple[PageRecord, ...]
+    original: StoredFile
+    pdfa: StoredFile | None
+    text: tuple[TextPage, ...]
+    version_added: int
+    version_updated: int
+
+    def content_key(self) -> str:
+        """The record minus its version numbers: equal keys mean nothing changed."""
+        return self.model_dump_json(exclude={"version_added", "version_updated"})
+
+
+class SubmissionRecord(_Frozen):
+    batch_id: str
+    station_id: str
+    operator_id: str
+    operator_name: str
+    archive: str
+    scan_started: datetime
+    scan_finished: datetime
+    manifest: StoredFile
+
+
+class CaseRecord(_Frozen):
+    """``data/metadata/case.json``: the machine-readable face of the AIP."""
+
+    format: str = CASE_RECORD_FORMAT
+    aip_id: str
+    case_number: str
+    aip_version: int
+    archival_code: str | None = None
+    archived_on: date
+    ingested_at: datetime  # the newest input time of the latest submission, not the clock
+    case: CaseMeta
+    submissions: tuple[SubmissionRecord, ...]
+    documents: tuple[DocumentRecord, ...]  # in 卷内顺序
+
+
+def read_case_record(bag_dir: Path) -> CaseRecord:
+    """Parse a bag's case.json (what reindex, show and search read back)."""
+    return CaseRecord.model_validate_json((bag_dir / CASE_JSON).read_bytes())
+
+
+def safe_relative(path: str) -> PurePosixPath:
+    """The manifest path as a relative POSIX path; refuses absolute paths, ``..`` and %, CR, LF, \\."""
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or any(c in path for c in "\\%\r\n"):
+        raise InputRejected("E117", path)
+    return pure
+
+
+def original_path(entry: FileEntry) -> str:
+    return f"data/original/{safe_relative(entry.path)}"
+
+
+def pdfa_path(entry: FileEntry) -> str:
+    return f"data/pdfa/{safe_relative(entry.path).with_suffix('.pdf')}"
+
+
+def text_path(entry: FileEntry, page: int) -> str:
+    return f"data/text/{safe_relative(entry.path).with_suffix('')}/page_{page:04d}.txt"
+
+
+def sniff_format(path: Path) -> tuple[str, str]:
+    """(format name, version) from the magic bytes; PDF/A conformance from the XMP."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"%PDF-"):
+        version = head[5:8].decode("ascii", "replace")
+        with pikepdf.open(path) as pdf:
+            status = pdf.open_metadata().pdfa_status
+        return (f"PDF/A-{status[:-1]}", status[-1].lower()) if status else ("PDF", version)
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return ("TIFF", "6.0")
+    if head.startswith(b"\xff\xd8\xff"):
+        return ("JPEG", "")
+    return ("unknown", "")
+
+
+def _stored(rel: str, digests: FileDigests, media_type: str, fmt: tuple[str, str]) -> StoredFile:
+    return StoredFile(path=rel, size=digests.size, sha256=digests.sha256, sha512=digests.sha512,
+                      sm3=digests.sm3, media_type=media_type, format_name=fmt[0], format_version=fmt[1])
+
+
+class _Builder:
+    """Collects what has been written into the bag, with digests, for the manifests."""
+
+    def __init__(self, bag_dir: Path) -> None:
+        self.bag_dir = bag_dir
+        self.payload: dict[str, FileDigests] = {}
+
+    def copy(self, source: Path, rel: str, media_type: str,
+             fmt: tuple[str, str] | None = None) -> StoredFile:
+        digests = copy_with_digests(source, self.bag_dir / rel)
+        self.payload[rel] = digests
+        return _stored(rel, digests, media_type, fmt or sniff_format(self.bag_dir / rel))
+
+    def write(self, rel: str, data: bytes, media_type: str, fmt: tuple[str, str]) -> StoredFile:
+        digests = write_with_digests(self.bag_dir / rel, data)
+        self.payload[rel] = digests
+        return _stored(rel, digests, media_type, fmt)
+
+
+def _ocr_record(document: SubmittedDocument) -> OcrRecord:
+    ocr = document.ocr
+    return OcrRecord(status=ocr.status, engine=ocr.engine, engine_version=ocr.engine_version,
+                     languages=ocr.languages, options=dict(ocr.options), error=ocr.error,
+                     started_at=ocr.started_at, finished_at=ocr.finished_at)
+
+
+def _add_submitted(builder: _Builder, document: SubmittedDocument, batch_id: str) -> DocumentRecord:
+    """Copy one submitted document's files into the bag, checking the original against the manifest."""
+    entry, ocr = document.entry, document.ocr
+    original = builder.copy(ocr.original, original_path(entry), entry.media_type)
+    if original.size != entry.byte_size:
+        raise InputRejected("E114", str(ocr.original), expected=entry.byte_size, found=original.size)
+    if original.sha256 != entry.sha256.lower():
+        raise InputRejected("E113", str(ocr.original), expected=entry.sha256, found=original.sha256)
+    pdfa = builder.copy(ocr.pdfa, pdfa_path(entry), "application/pdf") if ocr.pdfa else None
+    text = tuple(
+        TextPage(page=p.page, file=builder.write(text_path(entry, p.page), p.text.encode("utf-8"),
+                                                 "text/plain", ("Plain text", "UTF-8")))
+        for p in ocr.pages)
+    return DocumentRecord(
+        document_id=document.document_id, batch_id=batch_id, entry=entry,
+        disclosable=entry.document.disclosable and entry.document.volume == "正卷",
+        ocr=_ocr_record(document),
+        pages=tuple(PageRecord(page=p.page, confidence=p.confidence, rotation=p.rotation,
+                               flags=tuple(p.flags)) for p in ocr.pages),
+        original=original, pdfa=pdfa, text=text, version_added=0, version_updated=0)
+
+
+def _add_kept(builder: _Builder, base_bag: Path, doc: DocumentRecord) -> DocumentRecord:
+    """Copy a document of the base version unchanged (re-hashing it on the way)."""
+    original = builder.copy(base_bag / doc.original.path, doc.original.path, doc.original.media_type)
+    pdfa = builder.copy(base_bag / doc.pdfa.path, doc.pdfa.path, "application/pdf") if doc.pdfa else None
+    text = tuple(TextPage(page=t.page, file=builder.copy(base_bag / t.file.path, t.file.path, "text/plain",
+                                                         (t.file.format_name, t.file.format_version)))
+                 for t in doc.text)
+    return doc.model_copy(update={"original": original, "pdfa": pdfa, "text": text})
+
+
+def _with_versions(doc: DocumentRecord, old: DocumentRecord | None, version: int) -> DocumentRecord:
+    if old is not None and old.content_key() == doc.content_key():
+        return doc.model_copy(update={"version_added": old.version_added,
+                                      "version_updated": old.version_updated})
+    added = old.version_added if old is not None else version
+    return doc.model_copy(update={"version_added": added, "version_updated": version})
+
+
+def _volume_order(doc: DocumentRecord) -> tuple[bool, int, str]:
+    return (doc.entry.document.volume != "正卷", doc.entry.document.seq, doc.entry.path)
+
+
+def _raw_manifest(submission: CaseSubmission) -> bytes:
+    """The station's manifest.json bytes when they can be found next to the scans, else the model."""
+    for document in submission.documents:
+        depth = len(safe_relative(document.entry.path).parts)
+        candidate = document.ocr.original.parents[depth - 1] / MANIFEST_NAME
+        if candidate.is_file():
+            raw = candidate.read_bytes()
+            if BatchManifest.model_validate_json(raw) == submission.manifest:
+                return raw
+    return submission.manifest.model_dump_json(indent=2).encode("utf-8")
+
+
+def _add_submissions(builder: _Builder, submission: CaseSubmission,
+                     base: CaseRecord | None, base_bag: Path | None) -> tuple[SubmissionRecord, ...]:
+    manifest = submission.manifest
+    kept = [s for s in (base.submissions if base else ()) if s.batch_id != manifest.batch_id]
+    records = [s.model_copy(update={"manifest": builder.copy(
+        base_bag / s.manifest.path, s.manifest.path, "application/json", ("JSON", ""))})
+        for s in kept if base_bag]
+    rel = f"{METADATA}/submissions/{safe_relative(manifest.batch_id)}/{MANIFEST_NAME}"
+    stored = builder.write(rel, _raw_manifest(submission), "application/json", ("JSON", ""))
+    records.append(SubmissionRecord(
+        batch_id=manifest.batch_id, station_id=manifest.station_id, operator_id=manifest.operator.id,
+        operator_name=manifest.operator.name, archive=manifest.archive,
+        scan_started=manifest.scan_started, scan_finished=manifest.scan_finished, manifest=stored))
+    return tuple(sorted(records, key=lambda s: (s.scan_started, s.batch_id)))
+
+
+def ingestion_time(submission: CaseSubmission) -> datetime:
+    """The newest time among the submission's inputs: the ingestion event's time, never now()."""
+    times = [submission.manifest.scan_finished]
+    times += [d.ocr.finished_at for d in submission.documents]
+    times += [datetime.fromisoformat(str(e["event_time"])) for e in submission.events if e.get("event_time")]
+    return max(times, key=lambda t: t.timestamp())
+
+
+def _documents(builder: _Builder, submission: CaseSubmission, base: CaseRecord | None,
+               base_bag: Path | None) -> tuple[DocumentRecord, ...]:
+    version = (base.aip_version if base else 0) + 1
+    old = {d.entry.path: d for d in base.documents} if base else {}
+    new = {d.entry.path: _add_submitted(builder, d, submission.manifest.batch_id)
+           for d in submission.documents}
+    new = {p: _with_versions(d, old.get(p), version) for p, d in new.items()}
+    kept = {p: _add_kept(builder, base_bag, d) for p, d in old.items() if p not in new and base_bag}
+    return tuple(sorted([*kept.values(), *new.values()], key=_volume_order))
+
+
+def _case_record(submission: CaseSubmission, base: CaseRecord | None,
+                 documents: tuple[DocumentRecord, ...],
+                 submissions: tuple[SubmissionRecord, ...]) -> CaseRecord:
+    ingested = ingestion_time(submission)
+    return CaseRecord(
+        aip_id=submission.aip_id, case_number=submission.case.case_number,
+        aip_version=max(d.version_updated for d in documents),
+        archival_code=base.archival_code if base else None,
+        archived_on=base.archived_on if base else ingested.date(),
+        ingested_at=ingested, case=submission.case, submissions=submissions, documents=documents)
+
+
+def _bag_info(record: CaseRecord, submission: CaseSubmission, software: str, agent: str) -> list[tuple[str, str]]:
+    info = [("Source-Organization", submission.manifest.archive),
+            ("External-Identifier", record.aip_id),
+            ("External-Description", f"卷宗 {record.case_number}"),
+            ("Internal-Sender-Identifier", submission.manifest.batch_id),
+            ("Bag-Group-Identifier", record.case_number),
+            ("Bagging-Date", date.today().isoformat()),
+            ("Bag-Software-Agent", software)]
+    return info + ([("Contact-Name", agent)] if agent else [])
+
+
+def _check_inputs(submission: CaseSubmission, work_dir: Path, base_bag: Path | None) -> Path:
+    target = work_dir / submission.aip_id
+    if target.exists():
+        raise JuanzongError("E431", str(target), reason="the work folder already holds a bag of this AIP")
+    if base_bag is not None and not (base_bag / CASE_JSON).is_file():
+        raise JuanzongError("E431", str(base_bag), reason="base bag has no data/metadata/case.json")
+    if not submission.documents:
+        raise JuanzongError("E431", submission.case.case_number, reason="the submission has no documents")
+    return target
+
+
+def _write_bag_contents(bag_dir: Path, submission: CaseSubmission, base_bag: Path | None,
+                        software: str, agent: str) -> CaseRecord:
+    builder = _Builder(bag_dir)
+    base = read_case_record(base_bag) if base_bag else None
+    documents = _documents(builder, submission, base, base_bag)
+    record = _case_record(submission, base, documents, _add_submissions(builder, submission, base, base_bag))
+    case_json = builder.write(CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),
+                              "application/json", ("JSON", ""))
+    old_premis = (base_bag / PREMIS_XML) if base_bag else None
+    premis_xml = builder.write(PREMIS_XML, premis.premis_document(
+        record, submission, case_json, old_premis, software=software, agent=agent),
+        "application/xml", ("PREMIS", "3.0"))
+    metadata = [*[s.manifest for s in record.submissions], case_json, premis_xml]
+    builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent),
+                  "application/xml", ("METS", "1.12"))
+    write_bag(bag_dir, builder.payload, _bag_info(record, submission, software, agent))
+    return record
+
+
+def build_aip(submission: CaseSubmission, work_dir: Path, *, base_bag: Path | None = None,
+              software: str = "juanzong", agent: str = "") -> BuiltAip:
+    """Build the case's next AIP version as an unsigned bag in ``work_dir/<aip_id>``.
+
+    With ``base_bag`` (the head version checked out) the bag holds every document of the base
+    plus the submission's, a submitted file replacing the base's file of the same manifest path.
+    Inputs are copied, never moved, linked or edited. A half-built bag is removed on failure.
+    """
+    target = _check_inputs(submission, work_dir, base_bag)
+    building = work_dir / f".{submission.aip_id}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    try:
+        record = _write_bag_contents(building, submission, base_bag, software, agent)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    building.rename(target)
+    return BuiltAip(aip_id=record.aip_id, case_number=record.case_number, bag_dir=target,
+                    payload_digest=payload_digest(target))

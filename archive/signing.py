@@ -1,0 +1,404 @@
+"""Detached CMS signatures over a bag's tag manifest.
+
+Each AIP version carries ``tagmanifest-sha256.txt.p7s``: a DER CMS (PKCS #7) SignedData
+with no encapsulated content, signed attributes (contentType, signingTime,
+messageDigest) and the signer's certificate chain. A third party needs only OpenSSL::
+
+    openssl cms -verify -binary -inform DER -in tagmanifest-sha256.txt.p7s \
+        -content tagmanifest-sha256.txt -CAfile cert.pem -purpose any -out /dev/null
+
+(``cert.pem``: the trusted root, e.g. the archive's self-signed certificate;
+``openssl cms -cmsout -print -inform DER -in tagmanifest-sha256.txt.p7s`` shows the
+signing time and certificates.)
+
+ECDSA P-256 and RSA signatures are built with cryptography's PKCS7SignatureBuilder.
+That builder refuses Ed25519 keys ("Only RSA & EC keys are supported"), so Ed25519
+SignedData (RFC 8419: SHA-512 message digest, signature over the DER signed
+attributes) is assembled with asn1crypto. OpenSSL 3.0 (Debian 12's) can neither sign
+nor verify Ed25519 CMS ("eddsa_digest_signverify_init: invalid digest"), so the
+openssl-alone check above works for ECDSA P-256 (the default) and RSA only; Ed25519
+signatures verify with this module (and newer OpenSSL releases). Verification
+parses the CMS with asn1crypto and checks the signature with cryptography, accepting
+ECDSA, Ed25519, RSA-PSS and RSA PKCS #1 v1.5.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import stat
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from asn1crypto import algos, cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from schemas.errors import ConfigurationError, Problem
+
+SIGNATURE_NAME = "tagmanifest-sha256.txt.p7s"
+SIGNED_FILE = "tagmanifest-sha256.txt"
+ALGORITHMS = ("ecdsa-p256", "ed25519")
+
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+class Signer(ABC):
+    """Makes detached signatures. Runs in the packaging step; must never write the key anywhere."""
+
+    @abstractmethod
+    def sign_detached(self, data: bytes) -> bytes:
+        """DER CMS SignedData over ``data`` (not embedded), with signingTime and the chain."""
+
+    @abstractmethod
+    def certificate(self) -> x509.Certificate:
+        """The signer's own certificate."""
+
+    @abstractmethod
+    def chain(self) -> list[x509.Certificate]:
+        """Issuer certificates above the signer's, nearest first (empty for self-signed)."""
+
+
+class _KeySigner(Signer):
+    """A signer holding a private key object in memory."""
+
+    def __init__(self, key: PrivateKey, cert: x509.Certificate, chain: list[x509.Certificate]) -> None:
+        self._key = key
+        self._cert = cert
+        self._chain = list(chain)
+
+    def sign_detached(self, data: bytes) -> bytes:
+        return cms_sign(data, self._key, self._cert, self._chain)
+
+    def certificate(self) -> x509.Certificate:
+        return self._cert
+
+    def chain(self) -> list[x509.Certificate]:
+        return list(self._chain)
+
+
+class FileSigner(_KeySigner):
+    """The development/production key file signer: PEM key (mode 0600), PEM certificate, optional chain."""
+
+    def __init__(self, key_path: Path, cert_path: Path, chain_path: Path | None = None) -> None:
+        check_key_file(key_path)
+        for path in (cert_path, chain_path):
+            if path is not None and not path.is_file():
+                raise ConfigurationError("E408", str(path))
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        chain = x509.load_pem_x509_certificates(chain_path.read_bytes()) if chain_path else []
+        super().__init__(key, cert, chain)  # type: ignore[arg-type]
+
+
+class EphemeralSigner(_KeySigner):
+    """An in-memory key and certificate, optionally issued by an in-memory CA; for tests and demos."""
+
+    def __init__(self, *, common_name: str = "Juanzong test signer", algorithm: str = "ecdsa-p256",
+                 with_ca: bool = False) -> None:
+        key = new_private_key(algorithm)
+        if not with_ca:
+            super().__init__(key, self_signed_certificate(key, common_name), [])
+            return
+        ca_key = new_private_key(algorithm)
+        ca_cert = self_signed_certificate(ca_key, common_name + " CA")
+        cert = _issue(key, common_name, ca_key, ca_cert.subject, ca=False)
+        super().__init__(key, cert, [ca_cert])
+
+
+def check_key_file(key_path: Path) -> None:
+    """Refuse a missing key (E408) or one readable by group or others (E407)."""
+    if not key_path.is_file():
+        raise ConfigurationError("E408", str(key_path))
+    mode = stat.S_IMODE(key_path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigurationError("E407", str(key_path),
+                                 reason=f"mode {mode:04o} lets group/others read it; chmod 600")
+
+
+def new_private_key(algorithm: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    if algorithm == "ecdsa-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ConfigurationError("E900", "signature_algorithm", reason=f"{algorithm!r} is not one of {ALGORITHMS}")
+
+
+def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm | None:
+    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+
+
+def _issue(key: PrivateKey, common_name: str, issuer_key: PrivateKey, issuer: x509.Name, *,
+           ca: bool) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+                          encipher_only=False, decipher_only=False)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365 * 30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    return builder.sign(issuer_key, _hash_for(issuer_key))  # type: ignore[arg-type]
+
+
+def self_signed_certificate(key: PrivateKey, common_name: str) -> x509.Certificate:
+    """A self-signed certificate that is its own trust anchor (CA:TRUE, so `openssl -CAfile` accepts it)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return _issue(key, common_name, key, name, ca=True)
+
+
+def ensure_dev_keys(key_path: Path, cert_path: Path, *, common_name: str, algorithm: str = "ecdsa-p256") -> None:
+    """Create a key (0600, parent 0700) and self-signed certificate unless the key already exists."""
+    if key_path.exists():
+        check_key_file(key_path)
+        if not cert_path.exists():
+            raise ConfigurationError("E408", str(cert_path))
+        return
+    key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(key_path.parent, 0o700)
+    key = new_private_key(algorithm)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    cert = self_signed_certificate(key, common_name)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def cms_sign(data: bytes, key: PrivateKey, cert: x509.Certificate, chain: list[x509.Certificate]) -> bytes:
+    """Detached DER SignedData over ``data`` with signingTime and ``cert`` plus ``chain`` embedded."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return _ed25519_cms_sign(data, key, cert, chain)
+    builder = pkcs7.PKCS7SignatureBuilder().set_data(data).add_signer(cert, key, hashes.SHA256())
+    for extra in chain:
+        builder = builder.add_certificate(extra)
+    options = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+    return builder.sign(serialization.Encoding.DER, options)
+
+
+def _ed25519_cms_sign(data: bytes, key: ed25519.Ed25519PrivateKey, cert: x509.Certificate,
+                      chain: list[x509.Certificate]) -> bytes:
+    """RFC 8419 SignedData: SHA-512 messageDigest, Ed25519 over the DER SET OF signed attributes."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    attributes = [
+        cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": now})]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha512(data).digest()]}),
+    ]
+    attributes.sort(key=lambda a: a.dump())  # DER orders SET OF by encoding
+    signed_attrs = cms.CMSAttributes(attributes)
+    signature = key.sign(_signed_attrs_der(signed_attrs))
+    asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    signer_info = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+            {"issuer": asn1_cert.issuer, "serial_number": asn1_cert.serial_number})}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha512"}),
+        "signed_attrs": signed_attrs,
+        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "ed25519"}),
+        "signature": signature,
+    })
+    certificates = [asn1_cert] + [
+        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
+    signed_data = cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha512"})],
+        "encap_content_info": {"content_type": "data"},
+        "certificates": certificates,
+        "signer_infos": [signer_info],
+    })
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+def _signed_attrs_der(signed_attrs: cms.CMSAttributes) -> bytes:
+    """The signed attributes as a universal SET (tag 0x31), which is what is signed (RFC 5652 §5.4)."""
+    encoded = signed_attrs.dump()
+    return b"\x31" + encoded[1:]
+
+
+def sign_bag(bag_dir: Path, signer: Signer) -> Path:
+    """Write ``tagmanifest-sha256.txt.p7s`` next to the tag manifest; returns its path."""
+    manifest = bag_dir / SIGNED_FILE
+    if not manifest.is_file():
+        raise ConfigurationError("E408", str(manifest))
+    target = bag_dir / SIGNATURE_NAME
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(signer.sign_detached(manifest.read_bytes()))
+    os.replace(tmp, target)
+    return target
+
+
+def verify_bag_signature(bag_dir: Path, trusted: list[x509.Certificate] | None = None) -> list[Problem]:
+    """Problems (E403) with the bag's signature; empty when it verifies (and chains to ``trusted``)."""
+    signature, manifest = bag_dir / SIGNATURE_NAME, bag_dir / SIGNED_FILE
+    for path in (signature, manifest):
+        if not path.is_file():
+            return [Problem.of("E403", str(path), reason="file is missing")]
+    return verify_detached(manifest.read_bytes(), signature.read_bytes(), str(signature), trusted)
+
+
+def verify_detached(data: bytes, signature: bytes, label: str,
+                    trusted: list[x509.Certificate] | None = None) -> list[Problem]:
+    """Verify one detached CMS signature over ``data``; ``label`` names the signature file in problems."""
+    try:
+        signer_cert, certs = _verify_cms(data, signature)
+    except Exception as exc:  # noqa: BLE001 - any parse or crypto failure of untrusted bytes is a bad signature
+        reason = str(exc) or type(exc).__name__
+        return [Problem.of("E403", label, reason=reason)]
+    if trusted is not None and not is_trusted(signer_cert, certs, trusted):
+        subject = signer_cert.subject.rfc4514_string()
+        return [Problem.of("E403", label, reason=f"signer {subject} does not chain to a trusted certificate")]
+    return []
+
+
+def signature_info(signature: bytes) -> tuple[x509.Certificate, dt.datetime | None]:
+    """The signer certificate and signing time of a CMS signature (no verification)."""
+    signer_info, certs = _parse(signature)
+    attrs = _attributes(signer_info)
+    when = attrs.get("signing_time")
+    return _find_signer(signer_info, certs), when.native if when is not None else None
+
+
+def _parse(signature: bytes) -> tuple[cms.SignerInfo, list[x509.Certificate]]:
+    info = cms.ContentInfo.load(signature, strict=True)
+    if info["content_type"].native != "signed_data":
+        raise ValueError("not a CMS SignedData")
+    if cms.ContentInfo.load(signature).dump(force=True) != signature:
+        raise ValueError("signature is not canonical DER (bytes were changed)")
+    signed = info["content"]
+    if signed["encap_content_info"]["content"].native is not None:
+        raise ValueError("signature is not detached")
+    if signed["encap_content_info"]["content_type"].native != "data" or signed["version"].native != "v1":
+        raise ValueError("SignedData is not version 1 over id-data")
+    if len(signed["signer_infos"]) != 1:
+        raise ValueError(f"expected one signer, found {len(signed['signer_infos'])}")
+    certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
+    return signed["signer_infos"][0], certs
+
+
+def _attributes(signer_info: cms.SignerInfo) -> dict[str, object]:
+    if signer_info["signed_attrs"].native is None:
+        raise ValueError("no signed attributes")
+    return {a["type"].native: a["values"][0] for a in signer_info["signed_attrs"]}
+
+
+def _find_signer(signer_info: cms.SignerInfo, certs: list[x509.Certificate]) -> x509.Certificate:
+    sid = signer_info["sid"]
+    for cert in certs:
+        if sid.name == "issuer_and_serial_number":
+            asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+            if (asn1_cert.issuer == sid.chosen["issuer"]
+                    and asn1_cert.serial_number == sid.chosen["serial_number"].native):
+                return cert
+        else:
+            ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+            if ski == sid.chosen.native:
+                return cert
+    raise ValueError("signer certificate is not embedded")
+
+
+def _verify_cms(data: bytes, signature: bytes) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    signer_info, certs = _parse(signature)
+    signed = cms.ContentInfo.load(signature)["content"]
+    signer_cert = _find_signer(signer_info, certs)
+    attrs = _attributes(signer_info)
+    if "signing_time" not in attrs:
+        raise ValueError("no signingTime attribute")
+    if attrs.get("content_type") is None or attrs["content_type"].native != "data":
+        raise ValueError("contentType attribute is not id-data")
+    digest_name = signer_info["digest_algorithm"]["algorithm"].native
+    if digest_name not in [a["algorithm"].native for a in signed["digest_algorithms"]]:
+        raise ValueError(f"SignedData digestAlgorithms does not list {digest_name}")
+    if digest_name not in ("sha256", "sha384", "sha512"):
+        raise ValueError(f"digest algorithm {digest_name} not accepted")
+    if attrs["message_digest"].native != hashlib.new(digest_name, data).digest():
+        raise ValueError(f"{SIGNED_FILE} does not match the signed {digest_name} messageDigest")
+    _check_signature(signer_cert, signer_info, digest_name)
+    _check_embedded_chain(signer_cert, certs)
+    return signer_cert, certs
+
+
+def _check_embedded_chain(signer_cert: x509.Certificate, certs: list[x509.Certificate]) -> None:
+    """The embedded certificates must form one intact chain from the signer to a self-signed root.
+
+    Certificates are outside the signed attributes, so this is what makes a changed byte
+    in them detectable without a trust list.
+    """
+    chain, current = [signer_cert], signer_cert
+    while (issuer := _issuer_of(current, certs)) is not None and issuer not in chain:
+        chain.append(issuer)
+        current = issuer
+    unused = [c.subject.rfc4514_string() for c in certs if c not in chain]
+    if unused:
+        raise ValueError(f"embedded certificate {unused[0]} is not an intact link of the signer's chain")
+    if current.issuer != current.subject or _issuer_of(current, [current]) is None:
+        raise ValueError(f"embedded chain ends at {current.subject.rfc4514_string()}, "
+                         "not at an intact self-signed root")
+
+
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+
+
+def _check_signature(cert: x509.Certificate, signer_info: cms.SignerInfo, digest_name: str) -> None:
+    """Raise InvalidSignature unless the signer's key signed the DER signed attributes."""
+    message = _signed_attrs_der(signer_info["signed_attrs"])
+    signature = signer_info["signature"].native
+    algorithm = signer_info["signature_algorithm"]
+    kind = algorithm.signature_algo
+    public_key = cert.public_key()
+    if kind == "ed25519" and isinstance(public_key, ed25519.Ed25519PublicKey):
+        public_key.verify(signature, message)
+    elif kind == "ecdsa" and isinstance(public_key, ec.EllipticCurvePublicKey):
+        public_key.verify(signature, message, ec.ECDSA(_HASHES[digest_name]()))
+    elif kind == "rsassa_pkcs1v15" and isinstance(public_key, rsa.RSAPublicKey):
+        public_key.verify(signature, message, padding.PKCS1v15(), _HASHES[digest_name]())
+    elif kind == "rsassa_pss" and isinstance(public_key, rsa.RSAPublicKey):
+        params = algorithm["parameters"]
+        pss_hash = _HASHES[params["hash_algorithm"]["algorithm"].native]()
+        mgf_hash = _HASHES[params["mask_gen_algorithm"]["parameters"]["algorithm"].native]()
+        pss = padding.PSS(mgf=padding.MGF1(mgf_hash), salt_length=params["salt_length"].native)
+        public_key.verify(signature, message, pss, pss_hash)
+    else:
+        raise ValueError(f"signature algorithm {kind} does not match the certificate's key")
+
+
+def is_trusted(cert: x509.Certificate, pool: list[x509.Certificate], trusted: list[x509.Certificate]) -> bool:
+    """True if ``cert`` is a trusted certificate or chains to one through ``pool`` (signatures checked)."""
+    current, seen = cert, 0
+    while seen <= len(pool):
+        if any(current == anchor for anchor in trusted):
+            return True
+        issuer = _issuer_of(current, pool + trusted)
+        if issuer is None or issuer == current:
+            return False
+        current, seen = issuer, seen + 1
+    return False
+
+
+def _issuer_of(cert: x509.Certificate, candidates: list[x509.Certificate]) -> x509.Certificate | None:
+    for candidate in candidates:
+        if candidate.subject != cert.issuer:
+            continue
+        try:
+            cert.verify_directly_issued_by(candidate)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return candidate
+    return None

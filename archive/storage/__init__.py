@@ -1,0 +1,20 @@
+"""Archival storage: OCFL on disk, optionally mirrored to a replica root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archive.storage.base import FileRecord, Store, VersionInfo
+from archive.storage.ocfl import OcflStore
+from archive.storage.replicated import ReplicatedStore
+
+
+def open_store(storage_root: Path, replica_root: Path | None = None, *, jobs: int = 0) -> Store:
+    """The configured store: OCFL at ``storage_root``, replicated to ``replica_root`` when given."""
+    primary = OcflStore(storage_root, jobs=jobs)
+    if replica_root is None:
+        return primary
+    return ReplicatedStore(primary, OcflStore(replica_root, jobs=jobs))
+
+
+__all__ = ["FileRecord", "OcflStore", "ReplicatedStore", "Store", "VersionInfo", "open_store"]

@@ -1,0 +1,1 @@
+"""Dissemination: reading-access policy and the watermarked, sealed dissemination copies (DIP)."""

@@ -1,0 +1,225 @@
+"""The court's seal on a dissemination copy: a PAdES B-B signature made with pyHanko.
+
+Each copy is signed once, as an incremental update, with the dissemination certificate
+(not the archive's AIP signing key), with the signing time in the signed attributes and a
+visible seal on page 1: a red round seal drawn with reportlab, showing the certificate's
+common name, with pyHanko printing the signing time over it. Any PDF reader can then
+tell whether the file changed after it was issued.
+
+Keys: ``ensure_dissemination_keys`` makes a self-signed development certificate when
+none exists (key file 0600); production points ``Settings.dissemination_key`` and
+``dissemination_cert`` at the court's issued pair. Keys are read from the paths given,
+never copied into storage or printed.
+
+Signing is not byte-reproducible: pyHanko takes the signing time from the clock and a
+random second /ID, and ECDSA signatures are randomised. Issued DIPs are therefore kept as
+issued; regenerating one reproduces the unsigned bytes only.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydantic import BaseModel, ConfigDict
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils import content
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+from reportlab.lib.colors import Color
+from reportlab.pdfgen.canvas import Canvas
+
+from dissemination.watermark import FONT_NAME, _cjk_glyphs
+from schemas.errors import ConfigurationError
+
+FIELD_NAME = "JuanzongSeal"
+SEAL_SIZE = 110.0
+SEAL_MARGIN = 36.0
+SEAL_RED = Color(0.8, 0.05, 0.05)
+SEAL_LABEL = "电子阅卷专用章"
+
+
+class SealStatus(BaseModel):
+    """What the validator says about one sealed copy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intact: bool  # the signed bytes are unchanged and cover the whole file
+    valid: bool  # intact, cryptographically valid and made by the given certificate
+    signer: str
+    detail: str
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, 0o600)
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey, common_name: str) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.now(UTC)
+    usage = x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
+                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                          crl_sign=False, encipher_only=False, decipher_only=False)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .sign(key, hashes.SHA256()))
+
+
+def ensure_dissemination_keys(key_path: Path, cert_path: Path, common_name: str) -> tuple[Path, Path]:
+    """Make a self-signed development key pair unless both files exist; refuse a readable key."""
+    if key_path.exists() and cert_path.exists():
+        if key_path.stat().st_mode & 0o077:
+            raise ConfigurationError("E407", str(key_path), reason="readable by group or others; chmod 600")
+        return key_path, cert_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    _write_private(key_path, pem)
+    cert_path.write_bytes(_self_signed(key, common_name).public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+def _common_name(cert_path: Path) -> str:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+@lru_cache(maxsize=4)
+def seal_image(common_name: str) -> bytes:
+    """The round red seal as a one-page PDF: name around the rim, a star, the label below."""
+    _cjk_glyphs()
+    buffer = io.BytesIO()
+    size = SEAL_SIZE
+    canvas = Canvas(buffer, pagesize=(size, size), invariant=1, initialFontName=FONT_NAME)
+    canvas.setStrokeColor(SEAL_RED)
+    canvas.setFillColor(SEAL_RED)
+    canvas.setLineWidth(2.5)
+    canvas.circle(size / 2, size / 2, size / 2 - 3, stroke=1, fill=0)
+    _draw_star(canvas, size / 2, size / 2, size * 0.13)
+    _draw_rim_text(canvas, common_name, size)
+    canvas.setFont(FONT_NAME, 8)
+    canvas.drawCentredString(size / 2, size * 0.24, SEAL_LABEL)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _draw_star(canvas: Canvas, cx: float, cy: float, radius: float) -> None:
+    path = canvas.beginPath()
+    for i in range(10):
+        r = radius if i % 2 == 0 else radius * 0.4
+        angle = math.pi / 2 + i * math.pi / 5
+        point = (cx + r * math.cos(angle), cy + r * math.sin(angle))
+        path.moveTo(*point) if i == 0 else path.lineTo(*point)
+    path.close()
+    canvas.drawPath(path, stroke=0, fill=1)
+
+
+def _draw_rim_text(canvas: Canvas, text: str, size: float) -> None:
+    chars = [c for c in text if ord(c) in _cjk_glyphs()] or list("人民法院")
+    span = min(240.0, 22.0 * len(chars))
+    font_size = min(11.0, 200.0 / max(len(chars), 1))
+    for i, char in enumerate(chars):
+        angle = 90 + span / 2 - (span * (i + 0.5) / len(chars))
+        canvas.saveState()
+        canvas.translate(size / 2, size / 2)
+        canvas.rotate(angle - 90)
+        canvas.setFont(FONT_NAME, font_size)
+        canvas.drawCentredString(0, size / 2 - 8 - font_size, char)
+        canvas.restoreState()
+
+
+@lru_cache(maxsize=4)
+def _load_signer(key_path: str, cert_path: str, key_mtime: int, cert_mtime: int) -> signers.SimpleSigner:
+    """Parse the key pair once per process (mtimes in the cache key: a replaced file is reloaded)."""
+    signer = signers.SimpleSigner.load(key_path, cert_path)
+    if signer is None:
+        raise ConfigurationError("E407", key_path, reason="cannot be loaded as a PEM key with its certificate")
+    return signer
+
+
+def _seal_box(writer: IncrementalPdfFileWriter) -> tuple[float, float, float, float]:
+    page = writer.root["/Pages"]["/Kids"][0].get_object()
+    while "/Kids" in page:
+        page = page["/Kids"][0].get_object()
+    box = page.get("/MediaBox", [0, 0, 595, 842])
+    right, bottom = float(box[2]), float(box[1])
+    x1 = right - SEAL_MARGIN - SEAL_SIZE
+    y1 = bottom + SEAL_MARGIN + 20
+    return x1, y1, x1 + SEAL_SIZE, y1 + SEAL_SIZE
+
+
+def _stamp_style(seal_file: Path) -> TextStampStyle:
+    """pyHanko prints the signing time over the seal drawing (it imports the drawing by file name)."""
+    background = content.ImportedPdfPage(str(seal_file))
+    return TextStampStyle(stamp_text="%(ts)s", timestamp_format="%Y-%m-%d %H:%M:%S %z",
+                          background=background, background_opacity=1.0, border_width=0)
+
+
+def seal_pdf(src: Path, dest: Path, *, key_path: Path, cert_path: Path, reason: str, location: str) -> Path:
+    """Write ``src`` signed as PAdES B-B with a visible seal on page 1 to ``dest``."""
+    if src.resolve() == dest.resolve():
+        raise ValueError(f"{src}: refusing to seal a file in place")
+    if not key_path.is_file() or not cert_path.is_file():
+        raise ConfigurationError("E408", str(key_path if not key_path.is_file() else cert_path))
+    signer = _load_signer(str(key_path), str(cert_path), key_path.stat().st_mtime_ns, cert_path.stat().st_mtime_ns)
+    meta = signers.PdfSignatureMetadata(field_name=FIELD_NAME, reason=reason, location=location,
+                                        subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256")
+    tmp, seal_file = dest.with_name(f".{dest.name}.tmp"), dest.with_name(f".{dest.name}.seal.pdf")
+    seal_file.write_bytes(seal_image(_common_name(cert_path)))
+    try:
+        with src.open("rb") as infile, tmp.open("wb") as outfile:
+            writer = IncrementalPdfFileWriter(infile, strict=False)
+            spec = fields.SigFieldSpec(FIELD_NAME, box=_seal_box(writer), on_page=0)
+            fields.append_signature_field(writer, spec)
+            signers.PdfSigner(meta, signer=signer, stamp_style=_stamp_style(seal_file)).sign_pdf(
+                writer, output=outfile)
+    finally:
+        seal_file.unlink(missing_ok=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def _status_detail(status: PdfSignatureStatus) -> str:
+    return (f"intact={status.intact} valid={status.valid} trusted={status.trusted} "
+            f"coverage={status.coverage.name} signing_time={status.signer_reported_dt}")
+
+
+def validate_sealed(pdf: Path, cert_path: Path) -> SealStatus:
+    """Ask pyHanko whether ``pdf`` is intact and sealed by the certificate at ``cert_path``."""
+    expected = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(cert_path))])
+    try:
+        with pdf.open("rb") as handle:
+            signatures = PdfFileReader(handle, strict=False).embedded_signatures
+            if not signatures:
+                return SealStatus(intact=False, valid=False, signer="", detail=f"{pdf}: no signature")
+            status = validate_pdf_signature(signatures[-1], context)
+    except Exception as exc:  # a damaged file is a verdict, not a crash
+        return SealStatus(intact=False, valid=False, signer="", detail=f"{pdf}: {type(exc).__name__}: {exc}")
+    intact = status.intact and status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    ours = status.signing_cert.dump() == expected.public_bytes(serialization.Encoding.DER)
+    signer = status.signing_cert.subject.native.get("common_name", status.signing_cert.subject.human_friendly)
+    valid = intact and status.valid and status.trusted and ours
+    return SealStatus(intact=intact, valid=valid, signer=signer, detail=f"{pdf}: {_status_detail(status)}")

@@ -1,0 +1,181 @@
+"""Elasticsearch 8 backend (works with ES 9 through the client's REST compatibility).
+
+One document per page in a versioned index (``{prefix}-pages-{ns}``) behind the alias
+``{prefix}-pages``; a rebuild writes a new versioned index and swaps the alias in one
+``update_aliases`` call. Mappings are explicit and ``dynamic: strict`` (schemas/index/pages.json).
+Terms are ``match_phrase`` queries: with the default ``standard`` analyzer a Han character is one
+token, so a phrase query matches a word; ``cjk`` (analysis-common), IK or smartcn are a setting.
+The access filter is a ``bool.filter`` clause of the same request.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+
+from dissemination.search.base import (
+    READERS_VOLUME, Health, IndexPage, IndexReport, RebuildHandle, SearchHit, SearchIndex, SearchQuery,
+    SearchResult, check_filters, highlight, is_disclosable_filter, join_han_lines, query_terms,
+)
+from schemas import load_json
+from schemas.errors import Problem
+
+CHUNK_PAGES = 500
+CHUNK_BYTES = 10 * 1024 * 1024
+_FILTER_FIELDS = {"party": "parties"}
+
+
+def connect(url: str, *, api_key: str | None = None, username: str = "", password: str | None = None,
+            ca_cert: Path | None = None, timeout: float = 30.0) -> Elasticsearch:
+    """A client with API-key or basic auth and an optional CA certificate; retries on timeouts."""
+    options: dict[str, Any] = {"request_timeout": timeout, "retry_on_timeout": True, "max_retries": 3}
+    if api_key:
+        options["api_key"] = api_key
+    elif username:
+        options["basic_auth"] = (username, password or "")
+    if ca_cert:
+        options["ca_certs"] = str(ca_cert)
+    return Elasticsearch(url, **options)
+
+
+def index_body(analyzer: str) -> dict[str, Any]:
+    """The mapping of schemas/index/pages.json with ``analyzer`` on the full-text fields."""
+    body = copy.deepcopy(load_json("index/pages.json"))
+    body.pop("_about", None)
+    for field in ("text", "title"):
+        body["mappings"]["properties"][field]["analyzer"] = analyzer
+    return body
+
+
+class ElasticsearchIndex(SearchIndex):
+    def __init__(self, client: Elasticsearch, *, prefix: str = "juanzong", analyzer: str = "standard",
+                 refresh: bool = True) -> None:
+        self.es = client
+        self.alias = f"{prefix}-pages"
+        self.analyzer = analyzer
+        self.refresh = refresh  # make writes searchable before returning (the CLI and tests expect it)
+
+    # -- index lifecycle ---------------------------------------------------------------------
+    def _new_index(self) -> str:
+        name = f"{self.alias}-{time.time_ns()}"
+        self.es.indices.create(index=name, **index_body(self.analyzer))
+        return name
+
+    def _backing(self) -> list[str]:
+        try:
+            return sorted(self.es.indices.get_alias(name=self.alias))
+        except NotFoundError:
+            return []
+
+    def _ensure(self) -> None:
+        if not self._backing():
+            name = self._new_index()
+            self.es.indices.update_aliases(actions=[{"add": {"index": name, "alias": self.alias}}])
+
+    def begin_rebuild(self) -> RebuildHandle:
+        return RebuildHandle(name=self._new_index())
+
+    def finish_rebuild(self, handle: RebuildHandle) -> None:
+        old = self._backing()
+        self.es.indices.refresh(index=handle.name)
+        actions = [{"remove": {"index": i, "alias": self.alias}} for i in old]
+        self.es.indices.update_aliases(actions=[*actions, {"add": {"index": handle.name, "alias": self.alias}}])
+        for index in old:
+            self.es.indices.delete(index=index)
+
+    def reset(self) -> None:
+        self.finish_rebuild(self.begin_rebuild())
+
+    # -- writing -----------------------------------------------------------------------------
+    def index_pages(self, pages: Iterable[IndexPage], *, target: RebuildHandle | None = None) -> IndexReport:
+        if target is None:
+            self._ensure()
+        index = target.name if target else self.alias
+        indexed, errors = 0, []
+        for ok, item in helpers.streaming_bulk(
+                self.es, _actions(pages, index), chunk_size=CHUNK_PAGES, max_chunk_bytes=CHUNK_BYTES,
+                max_retries=5, initial_backoff=1, max_backoff=30, raise_on_error=False,
+                raise_on_exception=False):
+            if ok:
+                indexed += 1
+            else:
+                errors.append(_item_problem(item))
+        if self.refresh:
+            self.es.indices.refresh(index=index)
+        return IndexReport(indexed=indexed, errors=tuple(errors))
+
+    def delete_aip(self, aip_id: str) -> int:
+        self._ensure()
+        resp = self.es.delete_by_query(index=self.alias, query={"term": {"aip_id": aip_id}},
+                                       conflicts="proceed", refresh=True)
+        return int(resp["deleted"])
+
+    # -- reading -----------------------------------------------------------------------------
+    def search(self, query: SearchQuery) -> SearchResult:
+        self._ensure()
+        terms = query_terms(query.text)
+        resp = self.es.search(index=self.alias, query=_query(query, terms), from_=query.offset,
+                              size=query.size, track_total_hits=True,
+                              source_includes=["aip_id", "case_number", "document_id", "source_path",
+                                               "title", "page", "text"],
+                              sort=None if terms else ["case_number", "document_id", "page"])
+        hits = tuple(SearchHit(score=float(h["_score"] or 0.0), highlight=highlight(h["_source"]["text"], terms),
+                               **{k: h["_source"][k] for k in ("aip_id", "case_number", "document_id",
+                                                               "source_path", "title", "page")})
+                     for h in resp["hits"]["hits"])
+        return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits)
+
+    def count(self, query: SearchQuery) -> int:
+        self._ensure()
+        return int(self.es.count(index=self.alias, query=_query(query, query_terms(query.text)))["count"])
+
+    def health(self) -> Health:
+        try:
+            status = self.es.cluster.health(timeout="2s")["status"]
+            backing = self._backing()
+        except (ApiError, TransportError) as exc:
+            return Health(ok=False, detail=f"{self.alias}: {exc}")
+        return Health(ok=status in ("green", "yellow"),
+                      detail=f"elasticsearch cluster {status}; {self.alias} -> {', '.join(backing) or 'none yet'}")
+
+
+def _actions(pages: Iterable[IndexPage], index: str) -> Iterator[dict[str, Any]]:
+    """Bulk actions made one page at a time, so memory stays within one chunk."""
+    for page in pages:
+        source = page.model_dump(mode="json")
+        source["text"] = join_han_lines(page.text)
+        yield {"_op_type": "index", "_index": index, "_id": page.key, "_source": source}
+
+
+def _item_problem(item: dict[str, Any]) -> Problem:
+    detail = item.get("index", item)
+    error = detail.get("error", detail)
+    reason = error.get("reason", str(error)) if isinstance(error, dict) else str(error)
+    return Problem.of("E601", str(detail.get("_id", "?")), reason=reason)
+
+
+def _term_clause(term: str) -> dict[str, Any]:
+    return {"bool": {"minimum_should_match": 1, "should": [
+        {"match_phrase": {"text": term}}, {"match_phrase": {"title": term}},
+        {"term": {"case_number": term}}]}}
+
+
+def _query(query: SearchQuery, terms: list[str]) -> dict[str, Any]:
+    check_filters(query.filters)
+    filters: list[dict[str, Any]] = []
+    if not query.access.all_cases:
+        filters.append({"terms": {"case_number": list(query.access.case_numbers)}})
+    if query.access.readers_view:
+        filters += [{"term": {"volume": READERS_VOLUME}}, {"term": {"disclosable": True}}]
+    if query.case_number is not None:
+        filters.append({"term": {"case_number": query.case_number}})
+    for name, value in query.filters.items():
+        field = _FILTER_FIELDS.get(name, name)
+        filters.append({"term": {field: is_disclosable_filter(value) if name == "disclosable" else value}})
+    must = [_term_clause(t) for t in terms] or [{"match_all": {}}]
+    return {"bool": {"must": must, "filter": filters}}

@@ -1,0 +1,222 @@
+"""The visible, traceable watermark of a dissemination copy.
+
+Method. The stamp is built once per copy with reportlab as a one-page PDF and laid over
+every page with pikepdf as one shared Form XObject (``Page.add_overlay``), fitted to each
+page's box; a 100-page copy therefore carries the stamp's bytes once. The stamp holds:
+
+- visible: diagonal (30°) tiled blocks of real text in embedded subsets of Droid Sans
+  Fallback (CJK) and DejaVu Sans (Latin and digits, which the former lacks), both TrueType
+  with ToUnicode, so ``pdftotext`` extracts them (rotated text comes out a few characters
+  per line, hence the invisible run below), grey at 25 % opacity
+  (ExtGState ``ca``) so the page under it stays readable. Each block carries the reader's
+  name, masked ID or licence number, case number, request id, issue time, the notice and
+  the trace id;
+- invisible: one horizontal text run in render mode 3 (neither filled nor stroked) with the
+  trace id, request id and reader name, so text extraction finds them on every page even
+  when an extractor splits rotated text;
+- faint: the dot pattern of ``dissemination.trace`` in the margins, which a rescan of a
+  printout can be decoded from (see that module for its limits).
+
+The trace id is also written to the XMP metadata as ``dc:identifier`` (a standard
+property, so no PDF/A extension schema is needed) in the form ``juanzong-trace:<id>``.
+
+Output is deterministic for the same source and spec: reportlab runs in invariant mode,
+pikepdf writes a deterministic /ID and the XMP dates are the issue time.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from datetime import datetime
+from functools import cache, lru_cache
+from pathlib import Path
+
+import pikepdf
+from pydantic import BaseModel, ConfigDict
+from reportlab.lib.colors import Color
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+
+from dissemination import trace
+
+FONT_FILE = Path("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")
+LATIN_FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+FONT_NAME = "JuanzongWatermark"
+LATIN_FONT_NAME = "JuanzongWatermarkLatin"
+NOTICE = "仅供本案阅卷使用，不得外传"
+XOBJECT_NAME = "/JzWatermark"
+TRACE_PREFIX = "juanzong-trace:"
+A4 = (595.0, 842.0)
+ANGLE = 30.0
+OPACITY = 0.25
+FONT_SIZE = 11.0
+TILE = (250.0, 150.0)  # horizontal and vertical step between blocks, in rotated space
+
+
+class WatermarkSpec(BaseModel):
+    """What the watermark says about one copy: who, which case, which request, when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reader_name: str
+    reader_id_masked: str
+    case_number: str
+    request_id: str
+    issued_at: datetime
+    notice: str = NOTICE
+    trace_id: str
+
+
+def mask_id(id_number: str) -> str:
+    """Hide the middle of an ID or licence number: enough to recognise, not to reuse."""
+    n = len(id_number)
+    head, tail = (6, 4) if n >= 12 else (1, 2) if n >= 5 else (0, 0)
+    return id_number[:head] + "*" * (n - head - tail) + id_number[n - tail:]
+
+
+def stamp_lines(spec: WatermarkSpec) -> tuple[str, ...]:
+    """The visible block, line by line."""
+    return (
+        f"{spec.reader_name} {spec.reader_id_masked}",
+        spec.case_number,
+        f"{spec.request_id} {spec.issued_at:%Y-%m-%d %H:%M}",
+        f"{spec.notice} {spec.trace_id}",
+    )
+
+
+@cache
+def _cjk_glyphs() -> frozenset[int]:
+    """Register both fonts once; return the code points the CJK font can draw."""
+    for name, path in ((FONT_NAME, FONT_FILE), (LATIN_FONT_NAME, LATIN_FONT_FILE)):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: watermark font missing (fonts-droid-fallback, fonts-dejavu-core)")
+        pdfmetrics.registerFont(TTFont(name, str(path)))
+    return frozenset(pdfmetrics.getFont(FONT_NAME).face.charToGlyph)
+
+
+def register_fonts() -> None:
+    """Make the watermark fonts known to reportlab (idempotent)."""
+    _cjk_glyphs()
+
+
+def font_runs(line: str) -> list[tuple[str, str]]:
+    """Split ``line`` into (font name, text) runs: Droid Sans Fallback has no Latin letters or digits."""
+    cjk = _cjk_glyphs()
+    runs: list[tuple[str, str]] = []
+    for char in line:
+        font = FONT_NAME if ord(char) in cjk else LATIN_FONT_NAME
+        if runs and runs[-1][0] == font:
+            runs[-1] = (font, runs[-1][1] + char)
+        else:
+            runs.append((font, char))
+    return runs
+
+
+def _text_lines(text: object, lines: tuple[str, ...], size: float) -> None:
+    for line in lines:
+        for font, run in font_runs(line):
+            text.setFont(font, size, leading=size * 1.3)
+            text.textOut(run)
+        text.textLine("")
+
+
+def _draw_tiles(canvas: Canvas, spec: WatermarkSpec, size: tuple[float, float]) -> None:
+    width, height = size
+    lines = stamp_lines(spec)
+    canvas.saveState()
+    canvas.setFillColor(Color(0.3, 0.3, 0.3, alpha=OPACITY))
+    canvas.translate(width / 2, height / 2)
+    canvas.rotate(ANGLE)
+    reach = math.hypot(width, height) / 2
+    step_x, step_y = TILE
+    for iy in range(-int(reach // step_y) - 1, int(reach // step_y) + 2):
+        offset = (iy % 2) * step_x / 2
+        for ix in range(-int(reach // step_x) - 1, int(reach // step_x) + 2):
+            text = canvas.beginText(ix * step_x + offset - step_x / 2, iy * step_y)
+            _text_lines(text, lines, FONT_SIZE)
+            canvas.drawText(text)
+    canvas.restoreState()
+
+
+def _draw_hidden(canvas: Canvas, spec: WatermarkSpec) -> None:
+    text = canvas.beginText(20, 40)
+    text.setTextRenderMode(3)
+    _text_lines(text, (f"{TRACE_PREFIX}{spec.trace_id} {spec.request_id} {spec.reader_name}",), 4)
+    canvas.drawText(text)
+    for origin in trace.PATTERN_ORIGINS:
+        canvas.setFillGray(1.0)
+        canvas.rect(*origin, trace.COLS * trace.CELL, (trace.ROWS + 2) * trace.CELL, stroke=0, fill=1)
+        canvas.setFillGray(trace.GREY)
+        for x, y, dark in trace.pattern_cells(spec.trace_id, origin):
+            if dark:
+                canvas.rect(x, y, trace.DOT, trace.DOT, stroke=0, fill=1)
+
+
+@lru_cache(maxsize=8)
+def stamp_bytes(spec: WatermarkSpec, size: tuple[float, float] = A4) -> bytes:
+    """The one-page stamp PDF of ``size`` points; same spec, same bytes (cached: a DIP reuses it)."""
+    _cjk_glyphs()
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=size, invariant=1, pageCompression=1, initialFontName=LATIN_FONT_NAME)
+    _draw_tiles(canvas, spec, size)
+    _draw_hidden(canvas, spec)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _stamp_size(page: pikepdf.Page) -> tuple[float, float]:
+    box = page.trimbox
+    landscape = (float(box[2]) - float(box[0])) > (float(box[3]) - float(box[1]))
+    return (A4[1], A4[0]) if landscape else A4
+
+
+def _stamp_xobjects(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> dict[tuple[float, float], pikepdf.Object]:
+    """One Form XObject per page orientation actually present, built once."""
+    forms: dict[tuple[float, float], pikepdf.Object] = {}
+    for page in pdf.pages:
+        size = _stamp_size(page)
+        if size not in forms:
+            with pikepdf.open(io.BytesIO(stamp_bytes(spec, size))) as stamp:
+                forms[size] = pdf.copy_foreign(stamp.pages[0].as_form_xobject())
+    return forms
+
+
+def _write_xmp(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
+    stamp = spec.issued_at.isoformat()
+    with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+        meta["dc:identifier"] = TRACE_PREFIX + spec.trace_id
+        meta["xmp:MetadataDate"] = stamp
+        meta["xmp:ModifyDate"] = stamp
+
+
+def stamp_pages(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
+    """Lay the shared stamp over every page of an open PDF, fitted to the page's trim box."""
+    forms = _stamp_xobjects(pdf, spec)
+    for page in pdf.pages:
+        _overlay(page, forms[_stamp_size(page)])
+
+
+def _overlay(page: pikepdf.Page, form: pikepdf.Object) -> None:
+    """``Page.add_overlay`` with a fixed resource name (pikepdf picks a random one) and no
+    coalescing of the page's content streams (the overlay is appended, not rewritten)."""
+    name = page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(XOBJECT_NAME))
+    placement = page.calc_form_xobject_placement(form, name, pikepdf.Rectangle(page.trimbox))
+    page.contents_add(b"q\n", prepend=True)
+    page.contents_add(b"Q\n" + placement, prepend=False)
+
+
+def watermark_pdf(src: Path, dest: Path, spec: WatermarkSpec) -> Path:
+    """Write a watermarked copy of ``src`` to ``dest`` (never ``src`` itself) with the trace id in XMP."""
+    if src.resolve() == dest.resolve():
+        raise ValueError(f"{src}: refusing to watermark a file in place")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with pikepdf.open(src) as pdf:
+        stamp_pages(pdf, spec)
+        _write_xmp(pdf, spec)
+        pdf.save(tmp, deterministic_id=True)
+    os.replace(tmp, dest)
+    return dest

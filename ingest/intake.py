@@ -1,0 +1,524 @@
+"""The intake area: where submitted batches wait, under ``settings.intake_root``.
+
+    stations/<station>/<batch_id>/   an upload in progress (API): files/, parts/, totals.json
+    ready/<key>/<batch>/             a complete batch, admitted atomically, waiting for ingest
+    ready/<key>/origin.json          where to report the result (``*.result.json`` path)
+
+Every way in (zip upload, chunked upload, hot folder) ends in ``admit`` then
+``run_submission``: the ingest callable runs, an archived batch's originals are removed
+(the flow only says "archived" after the AIP is stored and verified), a rejected batch is
+moved whole into quarantine, and an error leaves the batch in ``ready/`` for the next run
+(``pending_batches``). Uploads are streamed to disk in chunks and size-limited; zips are
+inspected member by member before a single byte is extracted, and are extracted only into a
+hidden folder inside the intake area.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import secrets
+import shutil
+import stat
+import time
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal, Protocol
+
+from pydantic import BaseModel
+
+from ingest._move import move_tree, write_json_atomic
+from ingest.manifest import MANIFEST_NAME
+from schemas.errors import InputRejected, JuanzongError, Problem, Report
+
+DEFAULT_MAX_UPLOAD_BYTES = 4 << 30
+DEFAULT_MAX_ZIP_RATIO = 100.0
+DEFAULT_MAX_ZIP_MEMBERS = 20_000
+MAX_MANIFEST_BYTES = 64 << 20
+RATIO_FLOOR_BYTES = 1 << 20
+COPY_BLOCK = 1 << 20
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_RANGE = re.compile(r"^bytes (\d{1,19})-(\d{1,19})/(\d{1,19})$")
+
+
+class IntakeRefused(InputRejected):
+    """An upload refused before ingest; carries every problem found, the first names the code."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        self.code, self.path, self.params = problems[0].code, problems[0].path, {}
+        Exception.__init__(self, problems[0].message)
+
+
+def refuse(code: str, path: str, **params: Any) -> IntakeRefused:
+    return IntakeRefused([Problem.of(code, path, **params)])
+
+
+class Outcome(Protocol):
+    """What the ingest callable returns (``flows.ingest_batch.IngestOutcome`` fits)."""
+
+    batch_id: str
+    status: str
+    problems: list[dict]
+
+    def model_dump(self, **kwargs: Any) -> dict: ...
+
+
+Submit = Callable[[Path], Outcome]
+
+
+class SubmissionResult(BaseModel):
+    """The ``*.result.json`` a station reads: what became of its batch."""
+
+    batch_id: str
+    status: Literal["queued", "processing", "archived", "partial", "rejected", "error"]
+    problems: list[dict] = []
+    aips: list[dict] = []
+    quarantine_id: str | None = None
+    error: dict | None = None
+    updated_at: str = ""
+
+
+# --- paths ---------------------------------------------------------------------------------
+
+def relpath_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a path inside a batch (traversal, absolute, odd bytes), or None."""
+    if not name or len(name.encode("utf-8", "surrogatepass")) > 1024:
+        return "empty or longer than 1024 bytes"
+    if any(ord(c) < 32 or c == "\x7f" for c in name) or "\\" in name:
+        return "control character or backslash"
+    if name.startswith("/") or _DRIVE.match(name):
+        return "absolute path"
+    parts = name.split("/")
+    if ".." in parts:
+        return "parent directory (..)"
+    if any(p in ("", ".") or len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
+        return "empty, '.' or over-long path segment"
+    return None
+
+
+def is_safe_relpath(name: str) -> bool:
+    return relpath_problem(name) is None
+
+
+def check_relpath(name: str) -> str:
+    reason = relpath_problem(name)
+    if reason is not None:
+        raise refuse("E117", name[:300] or "(empty)")
+    return name
+
+
+def is_safe_batch_id(batch_id: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}", batch_id))
+
+
+# --- streaming -----------------------------------------------------------------------------
+
+async def receive_stream(chunks: AsyncIterator[bytes], out: BinaryIO, *, limit: int,
+                         path: str) -> int:
+    """Copy an async byte stream into ``out`` block by block; refuse past ``limit`` bytes."""
+    received = 0
+    async for block in chunks:
+        received += len(block)
+        if received > limit:
+            raise refuse("E140", path, expected=limit, found=received)
+        out.write(block)
+    return received
+
+
+@dataclass(frozen=True)
+class ChunkRange:
+    """``Content-Range: bytes start-end/total`` (end inclusive); no header = the whole file."""
+
+    start: int = 0
+    end: int | None = None
+    total: int | None = None
+
+    @property
+    def length(self) -> int | None:
+        return None if self.end is None else self.end - self.start + 1
+
+
+def parse_content_range(header: str | None, path: str, *, limit: int) -> ChunkRange:
+    if header is None:
+        return ChunkRange()
+    m = _RANGE.match(header.strip())
+    if not m:
+        raise refuse("E145", path, reason=f"Content-Range {header[:80]!r} is not 'bytes start-end/total'")
+    start, end, total = (int(g) for g in m.groups())
+    if not start <= end < total:
+        raise refuse("E145", path, reason=f"range {start}-{end} does not fit a file of {total} bytes")
+    if total > limit:
+        raise refuse("E140", path, expected=limit, found=total)
+    return ChunkRange(start, end, total)
+
+
+# --- zip -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_total_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_ratio: float = DEFAULT_MAX_ZIP_RATIO
+    max_members: int = DEFAULT_MAX_ZIP_MEMBERS
+
+
+def _member_problems(info: zipfile.ZipInfo, limits: ZipLimits) -> list[Problem]:
+    name = info.filename.rstrip("/") if info.is_dir() else info.filename
+    shown = name[:300] or "(empty)"
+    mode = info.external_attr >> 16
+    problems = []
+    if relpath_problem(name) is not None:
+        problems.append(Problem.of("E117", shown))
+    elif stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+        problems.append(Problem.of("E117", shown))
+    if info.flag_bits & 0x1:
+        problems.append(Problem.of("E141", shown, reason="member is encrypted"))
+    big = info.file_size > RATIO_FLOOR_BYTES
+    if big and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+        ratio = info.file_size / max(info.compress_size, 1)
+        problems.append(Problem.of("E143", shown, expected=limits.max_ratio, found=f"{ratio:.0f}"))
+    return problems
+
+
+def _duplicate_problems(infos: list[zipfile.ZipInfo]) -> list[Problem]:
+    """Names equal after NFC and case folding, or a file that is also another member's folder."""
+    seen: set[str] = set()
+    files: set[str] = set()
+    dirs: set[str] = set()
+    problems = []
+    for info in infos:
+        name = unicodedata.normalize("NFC", info.filename.rstrip("/")).casefold()
+        if name in seen:
+            problems.append(Problem.of("E142", info.filename[:300]))
+        seen.add(name)
+        parts = name.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        (dirs if info.is_dir() else files).add(name)
+    problems += [Problem.of("E142", name) for name in sorted(files & dirs)]
+    return problems
+
+
+def inspect_zip(zip_path: Path, limits: ZipLimits = ZipLimits(), *,
+                label: str = "") -> Report:
+    """Every reason not to extract this zip, read from its central directory alone."""
+    label = label or zip_path.name
+    report = Report()
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        report.add(Problem.of("E141", label, reason=str(exc)[:200] or type(exc).__name__))
+        return report
+    if len(infos) > limits.max_members:
+        report.add(Problem.of("E141", label, reason=f"{len(infos)} members, limit {limits.max_members}"))
+        return report
+    for info in infos:
+        for p in _member_problems(info, limits):
+            report.add(p)
+    for p in _duplicate_problems(infos):
+        report.add(p)
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_total_bytes:
+        report.add(Problem.of("E144", label, expected=limits.max_total_bytes, found=total))
+    packed = max(zip_path.stat().st_size, 1)
+    if total > RATIO_FLOOR_BYTES and total > limits.max_ratio * packed:
+        report.add(Problem.of("E143", label, expected=limits.max_ratio, found=f"{total / packed:.0f}"))
+    return report
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) -> None:
+    target = root / info.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with zf.open(info) as src, target.open("xb") as out:
+        while block := src.read(COPY_BLOCK):
+            written += len(block)
+            if written > info.file_size:
+                raise refuse("E143", info.filename, expected="declared size", found=written)
+            out.write(block)
+
+
+def extract_zip(zip_path: Path, dest: Path, limits: ZipLimits = ZipLimits(), *,
+                label: str = "") -> Path:
+    """Inspect, then extract into a hidden sibling of ``dest`` and rename it into place.
+
+    Nothing is written anywhere until the whole central directory has passed; a member whose
+    data turns out corrupt or larger than declared aborts and removes the partial folder."""
+    report = inspect_zip(zip_path, limits, label=label)
+    if not report.ok:
+        raise IntakeRefused(report.problems)
+    tmp = dest.parent / f".extracting-{dest.name}-{secrets.token_hex(4)}"
+    tmp.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            for info in zf.infolist():
+                if not info.is_dir():
+                    _extract_member(zf, info, tmp)
+        tmp.rename(dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise refuse("E141", label or zip_path.name, reason=str(exc)[:200] or type(exc).__name__) from exc
+    except IntakeRefused:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def batch_root_of(extracted: Path) -> Path:
+    """The folder holding manifest.json: the zip's root, or its single top-level folder."""
+    if (extracted / MANIFEST_NAME).exists():
+        return extracted
+    entries = list(extracted.iterdir())
+    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+        return entries[0]
+    return extracted
+
+
+def manifest_field(batch_dir: Path, name: str) -> str | None:
+    """One top-level string of a manifest that may be broken; None when it cannot be read."""
+    try:
+        value = json.loads((batch_dir / MANIFEST_NAME).read_bytes()).get(name)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+# --- staged uploads (API) ------------------------------------------------------------------
+
+class FileProgress(BaseModel):
+    path: str
+    received: int
+    total: int | None
+    complete: bool
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """One station's upload of one batch, file by file, resumable."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, intake_root: Path, station_id: str, batch_id: str) -> StagedBatch:
+        return cls(intake_root / "stations" / station_id / batch_id)
+
+    @property
+    def files_dir(self) -> Path:
+        return self.root / "files"
+
+    @property
+    def parts_dir(self) -> Path:
+        return self.root / "parts"
+
+    @property
+    def result_path(self) -> Path:
+        return self.root / "result.json"
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def totals(self) -> dict[str, int]:
+        path = self.root / "totals.json"
+        return json.loads(path.read_text("utf-8")) if path.exists() else {}
+
+    def set_total(self, rel: str, total: int) -> None:
+        totals = self.totals()
+        if totals.get(rel) not in (None, total):
+            raise refuse("E145", rel, reason=f"total size changed from {totals[rel]} to {total}")
+        if rel not in totals:
+            write_json_atomic(self.root / "totals.json", json.dumps({**totals, rel: total}))
+
+    def progress(self, rel: str) -> FileProgress:
+        final, part = self.files_dir / rel, self.parts_dir / f"{rel}.part"
+        total = self.totals().get(rel)
+        if final.is_file():
+            size = final.stat().st_size
+            return FileProgress(path=rel, received=size, total=size, complete=True)
+        received = part.stat().st_size if part.is_file() else 0
+        return FileProgress(path=rel, received=received, total=total, complete=False)
+
+    def all_progress(self) -> list[FileProgress]:
+        names = set(self.totals())
+        if self.files_dir.is_dir():
+            names |= {p.relative_to(self.files_dir).as_posix()
+                      for p in self.files_dir.rglob("*") if p.is_file()}
+        return [self.progress(n) for n in sorted(names)]
+
+    def reset(self) -> None:
+        """Start a fresh upload round (after the previous one was archived or rejected)."""
+        for sub in (self.files_dir, self.parts_dir):
+            shutil.rmtree(sub, ignore_errors=True)
+        for name in ("totals.json", "result.json"):
+            (self.root / name).unlink(missing_ok=True)
+
+    def read_result(self) -> SubmissionResult | None:
+        try:
+            return SubmissionResult.model_validate_json(self.result_path.read_bytes())
+        except (OSError, ValueError):
+            return None
+
+
+async def write_chunk(staged: StagedBatch, rel: str, rng: ChunkRange,
+                      body: AsyncIterator[bytes], *, limit: int) -> FileProgress:
+    """Write one chunk at its offset; when the file is whole, move it from parts/ to files/.
+
+    A chunk may repeat bytes already received (a retry) but may not leave a gap. Re-sending a
+    chunk of a file that is already complete is a no-op, so a retried last chunk is harmless."""
+    check_relpath(rel)
+    done = staged.progress(rel)
+    if done.complete and rng.total is not None and done.total == rng.total:
+        async for _ in body:
+            pass
+        return done
+    if rng.start > done.received:
+        raise refuse("E145", rel, reason=f"chunk starts at {rng.start} but only {done.received} bytes were received")
+    if rng.total is not None:
+        staged.set_total(rel, rng.total)
+    part = staged.parts_dir / f"{rel}.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with part.open("r+b" if part.exists() and rng.total is not None else "wb") as out:
+        out.seek(rng.start)
+        n = await receive_stream(body, out, limit=rng.length or limit, path=rel)
+    if rng.length is not None and n != rng.length:
+        raise refuse("E145", rel, reason=f"body has {n} bytes, Content-Range says {rng.length}")
+    if rng.total is None:
+        staged.set_total(rel, n)
+    return _finish_part(staged, rel, part)
+
+
+def _finish_part(staged: StagedBatch, rel: str, part: Path) -> FileProgress:
+    total = staged.totals()[rel]
+    if part.stat().st_size >= total:
+        final = staged.files_dir / rel
+        final.parent.mkdir(parents=True, exist_ok=True)
+        part.replace(final)
+    return staged.progress(rel)
+
+
+def commit_staged(staged: StagedBatch, manifest: bytes) -> Path:
+    """Check every file is whole, write the manifest; return the folder to admit."""
+    if len(manifest) > MAX_MANIFEST_BYTES:
+        raise refuse("E140", MANIFEST_NAME, expected=MAX_MANIFEST_BYTES, found=len(manifest))
+    unfinished = [p for p in staged.all_progress() if not p.complete]
+    if unfinished:
+        raise IntakeRefused([Problem.of("E146", p.path, expected=p.total, found=p.received)
+                             for p in unfinished])
+    staged.files_dir.mkdir(parents=True, exist_ok=True)
+    (staged.files_dir / MANIFEST_NAME).write_bytes(manifest)
+    shutil.rmtree(staged.parts_dir, ignore_errors=True)
+    return staged.files_dir
+
+
+# --- admission and submission --------------------------------------------------------------
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def write_result(path: Path, result: SubmissionResult) -> SubmissionResult:
+    stamped = result.model_copy(update={"updated_at": _now()})
+    write_json_atomic(path, stamped.model_dump_json(indent=2))
+    return stamped
+
+
+def admit(src: Path, intake_root: Path, *, result_path: Path, batch_name: str | None = None,
+          source: str = "", station_id: str | None = None) -> Path:
+    """Move a complete batch into ``ready/<key>/`` atomically and mark it queued."""
+    key = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+    slot = intake_root / "ready" / key
+    slot.mkdir(parents=True)
+    origin = {"result_path": str(result_path), "source": source, "station_id": station_id}
+    write_json_atomic(slot / "origin.json", json.dumps(origin, ensure_ascii=False))
+    dest = move_tree(src, slot / (batch_name or src.name))
+    write_result(result_path, SubmissionResult(batch_id=dest.name, status="queued"))
+    return dest
+
+
+def pending_batches(intake_root: Path) -> list[Path]:
+    """Batches admitted but not settled (a crash or an error); empty slots are removed."""
+    ready = intake_root / "ready"
+    found = []
+    for slot in sorted(ready.iterdir()) if ready.is_dir() else []:
+        batches = [p for p in slot.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if batches:
+            found.append(batches[0])
+        elif time.time() - slot.stat().st_mtime > 3600:
+            shutil.rmtree(slot, ignore_errors=True)
+    return found
+
+
+def _origin(batch_dir: Path) -> dict:
+    try:
+        return json.loads((batch_dir.parent / "origin.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _settle(batch_dir: Path, outcome: Outcome, origin: dict, quarantine_root: Path) -> str | None:
+    from ingest.quarantine import quarantine_batch
+
+    if outcome.status == "rejected":
+        station = origin.get("station_id") or manifest_field(batch_dir, "station_id")
+        entry = quarantine_batch(batch_dir, outcome.problems, quarantine_root,
+                                 batch_id=outcome.batch_id, station_id=station,
+                                 source=origin.get("source", ""))
+        return entry.id
+    shutil.rmtree(batch_dir)
+    return None
+
+
+@contextmanager
+def _slot_lock(slot: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on an admitted batch: one ingest at a time, any process."""
+    with (slot / ".lock").open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def run_submission(batch_dir: Path, submit: Submit, *, quarantine_root: Path) -> SubmissionResult:
+    """Run the ingest callable on an admitted batch and settle it; report to its origin.
+
+    This is an edge (background worker, hot folder loop): an unexpected exception becomes an
+    ``error`` result with code E999 and the batch stays in ``ready/`` to be retried. A batch
+    another process is already ingesting is left alone and reported as ``processing``."""
+    with _slot_lock(batch_dir.parent) as locked:
+        if not locked or not batch_dir.is_dir():
+            return SubmissionResult(batch_id=batch_dir.name, status="processing")
+        return _run_locked(batch_dir, submit, quarantine_root)
+
+
+def _run_locked(batch_dir: Path, submit: Submit, quarantine_root: Path) -> SubmissionResult:
+    origin = _origin(batch_dir)
+    result_path = Path(origin["result_path"]) if origin.get("result_path") else None
+    if result_path:
+        write_result(result_path, SubmissionResult(batch_id=batch_dir.name, status="processing"))
+    try:
+        outcome = submit(batch_dir)
+        qid = _settle(batch_dir, outcome, origin, quarantine_root)
+    except JuanzongError as exc:
+        result = SubmissionResult(batch_id=batch_dir.name, status="error",
+                                  error={"code": exc.code, "path": exc.path, "message": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - the background edge: report, keep the batch
+        result = SubmissionResult(batch_id=batch_dir.name, status="error",
+                                  error={"code": "E999", "path": str(batch_dir),
+                                         "message": f"{type(exc).__name__}: {exc}"})
+    else:
+        dump = outcome.model_dump(mode="json")
+        result = SubmissionResult(batch_id=outcome.batch_id, status=outcome.status,
+                                  problems=list(outcome.problems), aips=dump.get("aips", []),
+                                  quarantine_id=qid)
+    if result_path:
+        result = write_result(result_path, result)
+    if result.status != "error":
+        shutil.rmtree(batch_dir.parent, ignore_errors=True)
+    return result
