@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
+    max_upload_bytes: int = 4 << 30
+    max_zip_ratio: float = 100.0
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 
 from config import Settings
+from flows.api_stations import flow_submit, station_router
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -24,4 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"catalog": settings.catalog_url.split("://")[0], "index_backend": settings.index_backend,
                 "version": version("juanzong")}
 
+    app.include_router(station_router(settings, flow_submit(settings),
+                                      max_upload_bytes=settings.max_upload_bytes,
+                                      max_zip_ratio=settings.max_zip_ratio))
     return app

@@ -39,7 +39,6 @@ from ingest.intake import (
     DEFAULT_MAX_ZIP_RATIO,
     MAX_MANIFEST_BYTES,
     FileProgress,
-    IntakeRefused,
     StagedBatch,
     Submit,
     ZipLimits,
@@ -75,6 +74,17 @@ class BatchStatus(BaseModel):
     aips: list[dict] = []
     quarantine_id: str | None = None
     error: dict | None = None
+
+
+def flow_submit(settings: Settings) -> Submit:
+    """The ingest flow as the submission callable; Prefect is imported on first use only."""
+
+    def submit(batch_dir: Path):
+        from flows.ingest_batch import ingest_batch
+
+        return ingest_batch(batch_dir, settings)
+
+    return submit
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -309,7 +319,3 @@ def station_router(settings: Settings, submit: Submit, *,
 
     return router
 
-
-def install_station_api(app: Any, settings: Settings, submit: Submit, **limits: Any) -> None:
-    """Mount the station routes on ``app`` (one line for ``create_app``)."""
-    app.include_router(station_router(settings, submit, **limits))

@@ -223,9 +223,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     uvicorn.run(create_app(_settings()), host=host, port=port)
 
 
+from flows.cli_intake import register as register_intake  # noqa: E402
+
+register_intake(app, _settings)
+
+
 def _prefect_environment(settings: Settings) -> None:
     """Prefect runs in-process on its ephemeral API, its own state under the archive's home."""
     os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -239,7 +245,7 @@ def main() -> None:
         sys.exit(ExitCode.settings)
     _prefect_environment(State.settings)
     try:
-        app(standalone_mode=False)
+        sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except JuanzongError as exc:

@@ -17,7 +17,8 @@ import typer
 from rich.console import Console
 
 from config import Settings
-from ingest.intake import SubmissionResult, Submit
+from flows.api_stations import add_station, flow_submit
+from ingest.intake import SubmissionResult
 from schemas.errors import ExitCode, JuanzongError
 
 JsonOpt = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
@@ -29,13 +30,6 @@ def _emit(obj: Any, as_json: bool, text: str, code: int = 0) -> None:
     else:
         Console().print(text, highlight=False, markup=False)
     raise typer.Exit(code)
-
-
-def flow_submit(settings: Settings) -> Submit:
-    """The ingest flow as the submission callable (imported late: it pulls in Prefect)."""
-    from flows.ingest_batch import ingest_batch
-
-    return lambda batch_dir: ingest_batch(batch_dir, settings)
 
 
 def _line(r: SubmissionResult) -> str:
@@ -134,8 +128,6 @@ def _register_stations(app: typer.Typer, get_settings: Callable[[], Settings]) -
     @sub.command("add")
     def add(name: str, court: str = typer.Option("", "--court"), as_json: bool = JsonOpt) -> None:
         """Register a station and print its new API key (shown this once, stored hashed)."""
-        from flows.api_stations import add_station
-
         key = add_station(get_settings().catalog_url, name, court=court)
         _emit({"station": name, "api_key": key}, as_json,
               f"station {name} added; API key (shown once, keep it safe):\n{key}")

@@ -327,12 +327,15 @@ class StagedBatch:
         path = self.root / "totals.json"
         return json.loads(path.read_text("utf-8")) if path.exists() else {}
 
-    def set_total(self, rel: str, total: int) -> None:
-        totals = self.totals()
-        if totals.get(rel) not in (None, total):
-            raise refuse("E145", rel, reason=f"total size changed from {totals[rel]} to {total}")
-        if rel not in totals:
-            write_json_atomic(self.root / "totals.json", json.dumps({**totals, rel: total}))
+    def set_total(self, rel: str, total: int, *, replace: bool = False) -> None:
+        """Record a file's announced size; a chunk may not change it, a whole re-upload may."""
+        with (self.root / ".totals.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            totals = self.totals()
+            if not replace and totals.get(rel) not in (None, total):
+                raise refuse("E145", rel, reason=f"total size changed from {totals[rel]} to {total}")
+            if totals.get(rel) != total:
+                write_json_atomic(self.root / "totals.json", json.dumps({**totals, rel: total}))
 
     def progress(self, rel: str) -> FileProgress:
         final, part = self.files_dir / rel, self.parts_dir / f"{rel}.part"
@@ -388,7 +391,7 @@ async def write_chunk(staged: StagedBatch, rel: str, rng: ChunkRange,
     if rng.length is not None and n != rng.length:
         raise refuse("E145", rel, reason=f"body has {n} bytes, Content-Range says {rng.length}")
     if rng.total is None:
-        staged.set_total(rel, n)
+        staged.set_total(rel, n, replace=True)
     return _finish_part(staged, rel, part)
 
 

@@ -110,10 +110,16 @@ class ElasticsearchIndex(SearchIndex):
         return IndexReport(indexed=indexed, errors=tuple(errors))
 
     def delete_aip(self, aip_id: str) -> int:
+        """Scroll the AIP's page ids and bulk-delete them: core APIs only (``_delete_by_query``
+        lives in the reindex module, which a classpath node does not have)."""
         self._ensure()
-        resp = self.es.delete_by_query(index=self.alias, query={"term": {"aip_id": aip_id}},
-                                       conflicts="proceed", refresh=True)
-        return int(resp["deleted"])
+        ids = helpers.scan(self.es, index=self.alias, query={"query": {"term": {"aip_id": aip_id}}},
+                           _source=False, size=1000)
+        actions = ({"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]} for hit in ids)
+        deleted = sum(ok for ok, _ in helpers.streaming_bulk(
+            self.es, actions, chunk_size=CHUNK_PAGES, max_retries=5, raise_on_error=False))
+        self.es.indices.refresh(index=self.alias)
+        return deleted
 
     # -- reading -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:

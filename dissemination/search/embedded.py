@@ -130,10 +130,10 @@ class EmbeddedIndex(SearchIndex):
         where, params, match = _where(query, terms)
         conn = self._live()
         total = _count(conn, where, params, match)
-        order = "bm25(fts)" if match else "p.case_number, p.document_id, p.page"
+        order = "fts.rank" if match else "p.case_number, p.document_id, p.page"
         rows = conn.execute(
             f"SELECT p.aip_id, p.case_number, p.document_id, p.source_path, p.title, p.page, p.text, "
-            f"{'-bm25(fts)' if match else '0.0'} {_from(match)} WHERE {where} "
+            f"{'-fts.rank' if match else '0.0'} {_from(match)} WHERE {where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?", (*params, query.size, query.offset)).fetchall()
         hits = tuple(SearchHit(aip_id=r[0], case_number=r[1], document_id=r[2], source_path=r[3],
                                title=r[4], page=r[5], score=float(r[7]), highlight=highlight(r[6], terms))

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from archive.catalog import session
 from archive.catalog.models import Principal
 from config.settings import Settings
-from flows.api_stations import add_station, hash_api_key, station_router
+from flows.api_stations import add_station, station_router
 from tests.intake.conftest import ManifestIngest, make_batch, tree_digests
 
 LIMIT = 8 << 20
@@ -168,3 +168,44 @@ def test_zip_with_traversal_refused_over_http(api, settings: Settings) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "E117"
     assert not list(settings.home.rglob("evil.pdf"))
     assert not list((settings.intake_root / "stations" / "GZZY-SM01" / ".uploads").iterdir())
+
+
+def test_two_stations_five_batches_each_concurrently(api, ingest, tmp_path: Path) -> None:
+    """Ten uploads at once (one bad per station): each verdict is right and stays with its station."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, keys = api
+    jobs = []
+    for station, key in keys.items():
+        for n in range(5):
+            batch = make_batch(tmp_path / station, f"{station}-20240424-{n:03d}", {"a.pdf": 20_000 + n, "b/c.pdf": 500})
+            if n == 4:
+                (batch / "a.pdf").write_bytes(b"bad")
+            jobs.append((key, batch))
+
+    def send(job) -> tuple[str, int]:
+        key, batch = job
+        return batch.name, client.post("/batches", content=_zip_of(batch), headers=_h(key)).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        assert {code for _, code in pool.map(send, jobs)} == {202}
+    for key, batch in jobs:
+        body = _wait(client, key, batch.name)
+        assert body["status"] == ("rejected" if batch.name.endswith("004") else "archived"), body
+        if body["status"] == "archived":
+            assert ingest.seen[batch.name] == tree_digests(batch)
+    for station, key in keys.items():
+        mine = {b["batch_id"] for b in client.get("/batches", headers=_h(key)).json()}
+        assert mine == {f"{station}-20240424-{n:03d}" for n in range(5)}
+
+
+def test_whole_file_reupload_replaces_it(api, ingest, tmp_path: Path) -> None:
+    client, keys = api
+    key, batch_id = keys["GZZY-SM01"], "GZZY-SM01-20240424-009"
+    batch = make_batch(tmp_path / "src", batch_id, {"a.pdf": 1000})
+    client.post(f"/batches/{batch_id}/files/a.pdf", content=b"wrong file, other size", headers=_h(key))
+    r = client.post(f"/batches/{batch_id}/files/a.pdf", content=(batch / "a.pdf").read_bytes(), headers=_h(key))
+    assert r.json() == {"path": "a.pdf", "received": 1000, "total": 1000, "complete": True}
+    client.post(f"/batches/{batch_id}/commit", content=(batch / "manifest.json").read_bytes(), headers=_h(key))
+    assert _wait(client, key, batch_id)["status"] == "archived"
+    assert ingest.seen[batch_id] == tree_digests(batch)

@@ -79,7 +79,8 @@ def empty_index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sear
     yield index
     if es is not None:
         client, prefix = es
-        client.indices.delete(index=f"{prefix}-pages-*", allow_no_indices=True)
+        for name in client.indices.get(index=f"{prefix}-pages-*", allow_no_indices=True):
+            client.indices.delete(index=name)
 
 
 @pytest.fixture
