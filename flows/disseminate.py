@@ -36,6 +36,7 @@ from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
 from flows._runtime import open_store
 from flows._work import work_folder
+from schemas.errors import InputRejected, NotFound
 
 
 class ReadingRequest(BaseModel):
@@ -131,7 +132,7 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
 
 def _publish(files: tuple[Path, ...], out: Path, kept: Path) -> list[Path]:
     """Copy the DIP to the reader's folder and keep the issued copy in the archive's DIP area."""
-    for target in (kept, out):
+    for target in dict.fromkeys((kept, out)):
         tmp = target.with_name(target.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -156,3 +157,25 @@ def disseminate(request: ReadingRequest, settings: Settings) -> DisseminateOutco
                                   reason=decision.reason)
     files = issue(request, request_id, settings)
     return DisseminateOutcome(request_id=request_id, status="issued", files=files)
+
+
+@flow(name="issue-request")
+def issue_request(request_id: str, settings: Settings) -> list[str]:
+    """Issue the copy of an approved stored request into
+    ``settings.dip_root/<request_id>``; the watermark carries the stored, masked ID."""
+    with session(settings.catalog_url) as s:
+        row = s.get(DisseminationRequest, request_id)
+        if row is None:
+            raise NotFound("E507", request_id)
+        if row.status != "approved":
+            raise InputRejected("E512", request_id, found=row.status)
+    requester = Requester(name=row.requester_name, id_number=row.requester_id, role=row.role)
+    request = ReadingRequest(case_number=row.case_number, requester=requester,
+                             out_dir=settings.dip_root)
+    files = issue(request, request_id, settings)
+    with session(settings.catalog_url) as s:
+        row = s.get(DisseminationRequest, request_id)
+        row.status = "issued"
+        s.add(row)
+        s.commit()
+    return files

@@ -18,16 +18,17 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from archive.catalog import session
-from archive.catalog.models import Aip, AipVersion, Batch
+from archive.catalog.models import Aip, AipVersion, Batch, IndexQueueItem
 from archive.catalog.record import (
     archived_path_of,
     finish_batch,
+    head_version,
     record_aip_version,
     record_event,
     upsert_case,
 )
 from archive.bag import payload_digest
-from archive.package import build_aip
+from archive.package import CASE_JSON, CaseRecord, build_aip
 from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from archive.signing import sign_bag
 from archive.storage import Store
@@ -40,7 +41,7 @@ from flows._runtime import (
     trusted_certificates,
 )
 from flows._work import work_folder
-from flows.indexing import index_aip
+from flows.indexing import index_aip, queued
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
@@ -107,6 +108,7 @@ def record(sub: CaseSubmission, built: BuiltAip, version: int, batch_id: str,
                            certificate=fingerprint_)
         events = ["ingestion", "digital signature generation"]
         events += ["replication"] if settings.replica_root else []
+        s.merge(IndexQueueItem(aip_id=built.aip_id, version=version))
         for event_type in events:
             record_event(s, event_type, agent=SOFTWARE, aip_id=built.aip_id,
                          detail=f"version v{version} from batch {batch_id}")
@@ -184,22 +186,55 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         results = ocr(checked, work, settings)
         problems = [*checked.report.problems, *_problems_from_ocr(results)]
         for sub in _submissions(checked, results):
-            built, base = package(sub, work, store)
-            if base is not None and payload_digest(base) == built.payload_digest:
-                head = store.head(ocfl_id_for(built.aip_id))
-                records.append(AipRecord(aip_id=built.aip_id, case_number=built.case_number,
-                                         version=head, created=False))
-                continue
-            version = store_version(built, settings, store)
-            record(sub, built, version, manifest.batch_id, settings)
-            index_aip(built.aip_id, settings, store)
-            records.append(AipRecord(aip_id=built.aip_id, case_number=built.case_number,
-                                     version=version, created=True))
+            records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
+        for aip_id in queued(settings):
+            index_aip(aip_id, settings, store)
     public = [p.public() for p in problems]
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",
                 public, batch_dir, settings)
     return IngestOutcome(batch_id=manifest.batch_id, status="archived", aips=records,
                          problems=public)
+
+
+def _archive_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
+                  settings: Settings) -> AipRecord:
+    """Package, store and record one case, queueing it for indexing in the same transaction.
+
+    When the head version already holds this batch's files for the case (a rerun after a
+    crash past the commit) no version is added, whatever a second OCR run would produce;
+    only catalog rows that are missing are made."""
+    ocfl_id = ocfl_id_for(sub.aip_id)
+    stored = _stored_version(store, ocfl_id, sub, batch_id)
+    if stored is not None:
+        if _catalog_version(sub.aip_id, settings) != stored:
+            bag = store.checkout(ocfl_id, work / "stored" / sub.aip_id)
+            built = BuiltAip(aip_id=sub.aip_id, case_number=sub.case.case_number, bag_dir=bag,
+                             payload_digest=payload_digest(bag))
+            record(sub, built, stored, batch_id, settings)
+        return AipRecord(aip_id=sub.aip_id, case_number=sub.case.case_number, version=stored,
+                         created=False)
+    built, _base = package(sub, work, store)
+    version = store_version(built, settings, store)
+    record(sub, built, version, batch_id, settings)
+    return AipRecord(aip_id=built.aip_id, case_number=built.case_number, version=version,
+                     created=True)
+
+
+def _stored_version(store: Store, ocfl_id: str, sub: CaseSubmission, batch_id: str) -> int | None:
+    """The head version if it already holds every file of ``sub`` from this batch."""
+    head = store.head(ocfl_id)
+    if head is None:
+        return None
+    record_ = CaseRecord.model_validate_json(store.path(ocfl_id, CASE_JSON).read_bytes())
+    held = {(d.entry.path, d.entry.sha256, d.batch_id) for d in record_.documents}
+    wanted = {(d.entry.path, d.entry.sha256, batch_id) for d in sub.documents}
+    return head if wanted <= held else None
+
+
+def _catalog_version(aip_id: str, settings: Settings) -> int | None:
+    with session(settings.catalog_url) as s:
+        head = head_version(s, aip_id)
+        return head.version if head else None
 
 
 def _reject(batch_id: str, station_id: str | None, digest: str, problems: list[Problem],

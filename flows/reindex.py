@@ -5,7 +5,10 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
+from sqlmodel import select
 
+from archive.catalog import session
+from archive.catalog.models import IndexQueueItem
 from archive.storage import Store
 from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
@@ -31,6 +34,10 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
         pages += report.indexed
         errors += [str(e) for e in report.errors]
     index.finish_rebuild(handle)
+    with session(settings.catalog_url) as s:
+        for item in s.exec(select(IndexQueueItem)).all():
+            s.delete(item)
+        s.commit()
     return ReindexOutcome(objects=objects, pages=pages, errors=errors)
 
 

@@ -217,3 +217,17 @@ class IndexQueueItem(SQLModel, table=True):
     attempts: int = 0
     last_error: str = ""
     enqueued_at: datetime = Field(default_factory=utcnow)
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: a message to a requester, written with the decision; a sender marks it sent."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(index=True, max_length=64)
+    recipient: str = Field(max_length=200)
+    channel: str = Field(default="outbox", max_length=32)  # outbox | sms | ...
+    subject: str = Field(max_length=200)
+    body: str = ""
+    status: str = Field(default="pending", index=True, max_length=32)  # pending | sent
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

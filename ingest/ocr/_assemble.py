@@ -35,7 +35,7 @@ def assemble_pdfa(source: Path, pages: Sequence[PageOutcome], out_dir: Path, tit
                 _graft_all(pdf, text, pages)
         _turn_pages(pdf, pages)
         _set_metadata(pdf, title)
-        pikepdf.pdfa.save(pdf, out, PDFA_FLAVOUR, output_intent="sRGB")
+        pikepdf.pdfa.save(pdf, out, PDFA_FLAVOUR, output_intent="sRGB", deterministic_id=True)
     return out
 
 
@@ -43,7 +43,7 @@ def make_pdfa_without_ocr(source: Path, out: Path, title: str) -> Path:
     """A PDF/A copy of a born-digital PDF (metadata and structure only); PdfaError if not feasible."""
     with pikepdf.open(source) as pdf:
         _set_metadata(pdf, title)
-        pikepdf.pdfa.save(pdf, out, PDFA_FLAVOUR, output_intent="sRGB")
+        pikepdf.pdfa.save(pdf, out, PDFA_FLAVOUR, output_intent="sRGB", deterministic_id=True)
     return out
 
 

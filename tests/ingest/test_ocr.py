@@ -102,9 +102,10 @@ def test_rotated_page_comes_out_upright_with_correct_text(
                    check=True)
     with Image.open(tmp_path / "p.png") as rendered:
         assert rendered.height > rendered.width  # A4 portrait as displayed
-    layer = subprocess.run(["pdftotext", str(result.pdfa), "-"], capture_output=True, check=True).stdout.decode()
-    # pdftotext re-orders short signature-block words, so the layer is held to a looser bound
-    assert _weighted_cer([(ocr_sample["truth"][name][0], layer)]) <= 0.10
+    # -raw keeps the text layer's own order; pdftotext's layout order splits mixed-height lines
+    layer = subprocess.run(["pdftotext", "-raw", str(result.pdfa), "-"], capture_output=True,
+                           check=True).stdout.decode()
+    assert _weighted_cer([(ocr_sample["truth"][name][0], layer)]) <= 0.05
 
 
 def test_accuracy_meets_targets_and_beats_bare_tesseract(

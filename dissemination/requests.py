@@ -1,0 +1,183 @@
+"""Reading requests after the access decision: list them, and an archivist's approval or
+refusal of a ``pending_approval`` request.
+
+    pending_approval --approve--> approved --issue--> issued
+    pending_approval --refuse (reason)--> refused
+
+Each decision is one catalog transaction: the request row (who decided, when) and a
+PREMIS-shaped ``access decision`` event. Issuing the copy is the flow's job and is passed
+in (``issue(request_id) -> files``), so this module never imports ``flows``. The requester
+is notified once the outcome is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, select
+
+from archive.catalog import session
+from archive.catalog.models import (
+    DisseminationRequest,
+    IssuedCopy,
+    LawyerAuthorisation,
+    Principal,
+    utcnow,
+)
+from archive.catalog.record import record_event
+from dissemination.notify import Notifier, status_message
+from schemas.errors import InputRejected, NotFound
+
+ARCHIVIST = "archivist"
+Issue = Callable[[str], list[str]]
+
+
+class RequestView(BaseModel):
+    """What a requester, the reading service or an archivist sees of a request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    case_number: str
+    requester_name: str
+    requester_id: str  # masked
+    role: str
+    status: str
+    reason: str
+    created_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+    @classmethod
+    def of(cls, row: DisseminationRequest) -> RequestView:
+        return cls(request_id=row.id, case_number=row.case_number, requester_name=row.requester_name,
+                   requester_id=row.requester_id, role=row.role, status=row.status, reason=row.reason,
+                   created_at=row.created_at, decided_by=row.decided_by, decided_at=row.decided_at)
+
+
+class IssuedFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    document_id: str
+    name: str
+    sha256: str
+    trace_id: str
+    issued_at: datetime
+
+
+def is_archivist(catalog_url: str, principal_id: str | None) -> bool:
+    if not principal_id:
+        return False
+    with session(catalog_url) as s:
+        principal = s.get(Principal, principal_id)
+    return principal is not None and ARCHIVIST in (principal.roles or [])
+
+
+def require_archivist(catalog_url: str, principal_id: str | None, target: str) -> None:
+    if not is_archivist(catalog_url, principal_id):
+        raise InputRejected("E509", target, found=principal_id or "-")
+
+
+def _load(s: Session, request_id: str) -> DisseminationRequest:
+    row = s.get(DisseminationRequest, request_id)
+    if row is None:
+        raise NotFound("E507", request_id)
+    return row
+
+
+def get_request(catalog_url: str, request_id: str) -> RequestView:
+    with session(catalog_url) as s:
+        return RequestView.of(_load(s, request_id))
+
+
+def list_requests(catalog_url: str, status: str | None = None) -> list[RequestView]:
+    """Oldest first, so the archivist's queue reads in arrival order."""
+    query = select(DisseminationRequest).order_by(DisseminationRequest.created_at)
+    if status:
+        query = query.where(DisseminationRequest.status == status)
+    with session(catalog_url) as s:
+        return [RequestView.of(r) for r in s.exec(query).all()]
+
+
+def issued_files(catalog_url: str, request_id: str) -> list[IssuedFile]:
+    with session(catalog_url) as s:
+        row = _load(s, request_id)
+        if row.status != "issued":
+            raise InputRejected("E512", request_id, found=row.status)
+        copies = s.exec(select(IssuedCopy).where(IssuedCopy.request_id == request_id)
+                        .order_by(IssuedCopy.id)).all()
+    return [IssuedFile(document_id=c.document_id, name=c.path.rsplit("/", 1)[-1], sha256=c.sha256,
+                       trace_id=c.trace_id, issued_at=c.issued_at) for c in copies]
+
+
+def _decide(catalog_url: str, request_id: str, principal_id: str, status: str,
+            reason: str) -> RequestView:
+    """Move a pending request to ``status`` and record who did it, in one transaction."""
+    require_archivist(catalog_url, principal_id, request_id)
+    with session(catalog_url) as s:
+        row = _load(s, request_id)
+        if row.status != "pending_approval":
+            raise InputRejected("E508", request_id, found=row.status)
+        row.status, row.decided_by, row.decided_at = status, principal_id, utcnow()
+        row.reason = reason
+        s.add(row)
+        record_event(s, "access decision", agent=principal_id,
+                     outcome="success" if status == "approved" else "failure",
+                     detail=f"{request_id} {row.case_number}: {status} by archivist {principal_id}"
+                            + (f": {reason}" if reason else ""), when=row.decided_at)
+        s.commit()
+        return RequestView.of(row)
+
+
+def mark_issued(catalog_url: str, request_id: str) -> RequestView:
+    with session(catalog_url) as s:
+        row = _load(s, request_id)
+        row.status = "issued"
+        s.add(row)
+        s.commit()
+        return RequestView.of(row)
+
+
+def recipient_of(view: RequestView) -> str:
+    return f"{view.role}:{view.requester_id} {view.requester_name}"
+
+
+def notify_status(notifier: Notifier, view: RequestView) -> str:
+    return notifier.notify(status_message(view.request_id, recipient_of(view), view.case_number,
+                                          view.status, view.reason))
+
+
+def approve(catalog_url: str, request_id: str, *, principal_id: str, issue: Issue,
+            notifier: Notifier) -> tuple[RequestView, list[str]]:
+    """Approve, issue the copy, then tell the requester it is ready."""
+    _decide(catalog_url, request_id, principal_id, "approved", "")
+    files = issue(request_id)
+    view = get_request(catalog_url, request_id)
+    notify_status(notifier, view)
+    return view, files
+
+
+def refuse(catalog_url: str, request_id: str, *, principal_id: str, reason: str,
+           notifier: Notifier) -> RequestView:
+    """Refuse with a reason the requester is told."""
+    if not reason.strip():
+        raise InputRejected("E516", request_id)
+    view = _decide(catalog_url, request_id, principal_id, "refused", reason.strip())
+    notify_status(notifier, view)
+    return view
+
+
+def authorise_lawyer(catalog_url: str, *, case_number: str, lawyer_name: str, licence_number: str,
+                     party_name: str, recorded_by: str = "juanzong") -> int:
+    """Record a lawyer's authorisation (委托书) for a case; returns its id."""
+    row = LawyerAuthorisation(case_number=case_number, lawyer_name=lawyer_name.strip(),
+                              licence_number=licence_number.strip(), party_name=party_name.strip())
+    with session(catalog_url) as s:
+        s.add(row)
+        record_event(s, "authorisation", agent=recorded_by,
+                     detail=f"{case_number}: lawyer {row.lawyer_name} ({row.licence_number}) "
+                            f"for {row.party_name}")
+        s.commit()
+        return row.id
