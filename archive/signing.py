@@ -24,6 +24,8 @@ ECDSA, Ed25519, RSA-PSS and RSA PKCS #1 v1.5.
 
 from __future__ import annotations
 
+import asn1crypto.tsp  # noqa: F401  (registers signing_certificate_v2 before first use; pyHanko needs it)
+
 import datetime as dt
 import hashlib
 import os

@@ -1,15 +1,17 @@
 """Turn ``--as ROLE:PRINCIPAL_ID`` into the search access filter, from what the catalog records:
 a party sees the cases where that ID number is a recorded party, a lawyer the cases with an
-authorisation for that licence number; both see only disclosable 正卷 documents."""
+authorisation for that licence number; both see only disclosable 正卷 documents, and of an
+archived case only once an archivist approved one of their reading requests for it."""
 
 from __future__ import annotations
 
 from sqlmodel import select
 
 from archive.catalog import session
-from archive.catalog.models import Case, LawyerAuthorisation
+from archive.catalog.models import Case, DisseminationRequest, LawyerAuthorisation
 from config import Settings
 from dissemination.search.base import Access
+from dissemination.watermark import mask_id
 from schemas.errors import InputRejected
 
 ARCHIVIST = Access(all_cases=True, readers_view=False)
@@ -32,4 +34,16 @@ def access_for(settings: Settings, as_: str | None) -> Access:
                 LawyerAuthorisation.licence_number == principal)).all()]
         else:
             raise InputRejected("E504", as_, found=role)
-    return Access(all_cases=False, case_numbers=tuple(sorted(set(cases))), readers_view=True)
+        readable = [c for c in set(cases) if _readable_now(s, c, principal)]
+    return Access(all_cases=False, case_numbers=tuple(sorted(readable)), readers_view=True)
+
+
+def _readable_now(s, case_number: str, principal: str) -> bool:
+    case = s.get(Case, case_number)
+    if case is None or case.status != "archived":
+        return case is not None
+    approved = s.exec(select(DisseminationRequest).where(
+        DisseminationRequest.case_number == case_number,
+        DisseminationRequest.requester_id == mask_id(principal),
+        DisseminationRequest.status.in_(("approved", "issued")))).first()
+    return approved is not None

@@ -6,11 +6,14 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
+from archive.auditlog import configure_log
 from config import Settings
+from flows.api_reading import reading_router
 from flows.api_stations import flow_submit, station_router
 
 
 def create_app(settings: Settings) -> FastAPI:
+    configure_log(settings.catalog_url, settings.home / "log")
     app = FastAPI(title="Juanzong 卷宗", version=version("juanzong"))
 
     @app.get("/health")
@@ -28,4 +31,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(station_router(settings, flow_submit(settings),
                                       max_upload_bytes=settings.max_upload_bytes,
                                       max_zip_ratio=settings.max_zip_ratio))
+    app.include_router(reading_router(settings))
     return app

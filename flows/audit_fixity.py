@@ -7,6 +7,7 @@ from the replica where one is configured, and record every finding and repair.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from prefect import flow, task
@@ -14,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 from sqlmodel import select
 
-from archive.audit import audit_store, write_audit_report
+from archive.audit import AuditReport, audit_store, write_audit_report
 from archive.catalog import session
 from archive.catalog.models import Aip, AuditFinding, AuditRun, utcnow
 from archive.catalog.record import record_event
@@ -36,12 +37,38 @@ def _aip_id(object_id: str) -> str:
     return object_id.removeprefix("urn:uuid:")
 
 
+def last_checked(settings: Settings) -> dict[str, datetime]:
+    """Storage-root path -> when an earlier audit last read it (from the kept JSON reports)."""
+    seen: dict[str, datetime] = {}
+    for path in sorted((settings.home / "audit").glob("*/audit-*.json")):
+        report = AuditReport.model_validate_json(path.read_bytes())
+        for checked in report.checked_paths:
+            seen[checked] = max(seen.get(checked, report.started), report.started)
+    return seen
+
+
+def budget_percent(store: OcflStore, budget_files: int | None, budget_bytes: int | None) -> float | None:
+    """The sample percentage that a daily budget (files or bytes) buys on this store."""
+    if budget_files is None and budget_bytes is None:
+        return None
+    files, size = 0, 0
+    for object_id in store.object_ids():
+        for recorded in store.sizes(object_id).values():
+            files, size = files + 1, size + recorded
+    shares = [100.0 * budget_files / files if budget_files and files else None,
+              100.0 * budget_bytes / size if budget_bytes and size else None]
+    return min([s for s in shares if s is not None], default=100.0)
+
+
 @task(cache_policy=NO_CACHE)
-def run_audit(settings: Settings, mode: str, sample_percent: float):
+def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files: int | None = None,
+              budget_bytes: int | None = None):
     replica = OcflStore(settings.replica_root) if settings.replica_root else None
-    return audit_store(OcflStore(settings.storage_root), mode=mode, sample_percent=sample_percent,
+    store = OcflStore(settings.storage_root)
+    percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
+    return audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
                        replica=replica, trusted=trusted_certificates(settings),
-                       jobs=settings.ocr_jobs)
+                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None)
 
 
 @task(cache_policy=NO_CACHE)
@@ -73,9 +100,11 @@ def record_audit(report, run_id: str, mode: str, report_path: str, settings: Set
 
 @flow(name="audit-fixity")
 def audit(settings: Settings, mode: Literal["full", "sample", "signature"] = "full",
-          sample_percent: float = 5.0) -> AuditOutcome:
+          sample_percent: float = 5.0, budget_files: int | None = None,
+          budget_bytes: int | None = None) -> AuditOutcome:
+    """``budget_files``/``budget_bytes`` (sample mode) replace ``sample_percent`` by what the budget buys."""
     run_id = "AUD-" + uuid.uuid4().hex[:12].upper()
-    report = run_audit(settings, mode, sample_percent)
+    report = run_audit(settings, mode, sample_percent, budget_files, budget_bytes)
     json_path, _html = write_audit_report(report, settings.home / "audit" / run_id)
     record_audit(report, run_id, mode, str(json_path), settings)
     failures = [{"aip_id": _aip_id(f.object_id), "path": f.path, "kind": f.kind,

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
 from schemas.errors import ExitCode, JuanzongError
 
@@ -225,7 +226,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 
 from flows.cli_intake import register as register_intake  # noqa: E402
 
+from flows.cli_archive import register as register_archive  # noqa: E402
+from flows.cli_reading import register as register_reading  # noqa: E402
+
 register_intake(app, _settings)
+register_reading(app, _settings)
+register_archive(app, _settings)
 
 
 def _prefect_environment(settings: Settings) -> None:
@@ -244,6 +250,7 @@ def main() -> None:
         err.print(f"[red]juanzong:[/] {exc}")
         sys.exit(ExitCode.settings)
     _prefect_environment(State.settings)
+    configure_log(State.settings.catalog_url, State.settings.home / "log")
     try:
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:

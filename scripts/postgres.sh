@@ -7,7 +7,8 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case "$cmd" in
   start)
-    mkdir -p "$dir"; [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+    mkdir -p "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chmod a+x "$(dirname "$dir")"; chown postgres "$dir"; fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     as_pg "$bindir/initdb" -D "$dir/data" -U juanzong --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \

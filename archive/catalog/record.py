@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from archive.auditlog import queue_event
 from archive.catalog.models import (
     Aip,
     AipVersion,
@@ -97,10 +98,14 @@ def _record_document(s: Session, aip_id: str, batch_id: str, doc) -> None:
 def record_event(s: Session, event_type: str, *, agent: str, outcome: str = "success",
                  detail: str = "", aip_id: str | None = None, object_path: str | None = None,
                  when: datetime | None = None) -> PreservationEvent:
+    """Add a PREMIS-shaped event row; it also enters the hash-chained audit log when ``s`` commits."""
     ev = PreservationEvent(id=str(uuid.uuid4()), event_type=event_type, event_time=when or utcnow(),
                            agent=agent, outcome=outcome, detail=detail, aip_id=aip_id,
                            object_path=object_path)
     s.add(ev)
+    queue_event(s, {"id": ev.id, "event_type": event_type, "event_time": ev.event_time.isoformat(),
+                    "agent": agent, "outcome": outcome, "detail": detail, "aip_id": aip_id,
+                    "object_path": object_path})
     return ev
 
 

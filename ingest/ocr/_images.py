@@ -12,7 +12,10 @@ from PIL import Image, ImageChops
 
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
-SEAL_RED_MARGIN = 50  # red minus max(green, blue): seal ink is far redder than black text or paper
+# red minus max(green, blue): seal ink is far redder than black text or paper. Measured on 8 seal
+# pages of corpus seed 1 (weighted CER): grey + margin 50 5.4 %, red channel + 50 5.1 %,
+# red channel + 70 4.5 %, + 90 4.6 %, + 110 5.3 %.
+SEAL_RED_MARGIN = 70
 BLANK_INK_FRACTION = 0.001  # injected blank sheets have <= 0.03 % dark pixels, real pages >= 0.5 %
 SKEW_STEP_DEG = 0.125
 SKEW_RANGE_DEG = 2.0
@@ -54,15 +57,15 @@ def load_page(path: Path, index: int) -> tuple[Image.Image, int]:
 
 
 def suppress_seal(image: Image.Image) -> Image.Image:
-    """Grey copy with strongly red pixels turned white, so seal ink does not hide text."""
+    """The red channel (a scanner's red drop-out: red ink turns light, black text stays dark)
+    with strongly red pixels turned white, so seal ink does not hide the text under it."""
     if image.mode not in ("RGB", "RGBA", "CMYK", "P"):
         return image.convert("L")
     red, green, blue = image.convert("RGB").split()
     redness = ImageChops.subtract(red, ImageChops.lighter(green, blue))
     mask = redness.point(lambda v: 255 if v > SEAL_RED_MARGIN else 0)
-    grey = image.convert("L")
-    grey.paste(255, mask=mask)
-    return grey
+    red.paste(255, mask=mask)
+    return red
 
 
 def ink_fraction(grey: Image.Image) -> float:

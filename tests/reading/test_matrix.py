@@ -92,9 +92,9 @@ def test_archivist_role_cannot_be_claimed_by_the_reading_service(home, client) -
 
 # --- search ----------------------------------------------------------------------------------
 
-SEARCH_MATRIX = {  # who -> which cases' readable text they find
-    "party": {"in_progress", "archived"},
-    "lawyer": {"in_progress", "archived"},
+SEARCH_MATRIX = {  # who -> which cases' readable text they find (archived: only once approved)
+    "party": {"in_progress"},
+    "lawyer": {"in_progress"},
     "lawyer_unauthorised": set(),
     "other_party": set(),
     "archivist": {"in_progress", "archived"},

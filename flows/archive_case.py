@@ -1,0 +1,167 @@
+"""归档 one case: assign its 档号, run the GD 四性检测, keep the report in a new AIP version.
+
+    assign_archival_code (catalog, committed) -> run_check4 GD on the stored head
+    -> checkout head -> add_archiving_record -> sign -> commit (OCFL) -> verify
+    -> record version, status archived, events
+
+A failed GD check stops before the new version: the report is written under
+``home/check4/`` and ``VerificationFailed`` (E443) is raised; the 档号 stays assigned to the
+case (it is never reused). Archiving an archived case returns what it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from archive.archival_code import ArchivalCodeRule, assign_archival_code
+from archive.archiving import CHECK4_GD, add_archiving_record
+from archive.bag import payload_digest
+from archive.catalog import session
+from archive.catalog.models import Aip, AipVersion, Case
+from archive.catalog.record import record_event
+from archive.check4 import Check4Report, report_json, run_check4
+from archive.package import CASE_JSON, CaseRecord
+from archive.records import ocfl_id_for
+from archive.signing import sign_bag
+from archive.verify import verify_object
+from config import Settings
+from flows._runtime import fingerprint, open_signer, open_store, trusted_certificates
+from flows._work import work_folder
+from schemas.errors import NotFound, VerificationFailed
+
+SOFTWARE = "juanzong"
+
+
+class ArchiveOutcome(BaseModel):
+    case_number: str
+    aip_id: str
+    archival_code: str
+    version: int
+    check4: dict[str, int]
+    report: str  # bag path of the report in the AIP
+    created: bool
+
+
+def archival_rule(settings: Settings) -> ArchivalCodeRule:
+    return ArchivalCodeRule(fonds=settings.fonds_code)
+
+
+def check4_for(settings: Settings, aip_id: str, stage: str, premis_xsd: Path | None = None) -> Check4Report:
+    """The 四性检测 of a stored AIP with everything the archive knows (catalog, certificates, log)."""
+    from archive.storage import OcflStore
+
+    replica = OcflStore(settings.replica_root) if settings.replica_root else None
+    store = open_store(settings)
+    return run_check4(store, aip_id, stage, trusted=trusted_certificates(settings), rule=archival_rule(settings),  # type: ignore[arg-type]
+                      catalog_url=settings.catalog_url, premis_xsd=premis_xsd, replica=replica,
+                      log_dir=settings.home / "log", jobs=settings.ocr_jobs)
+
+
+def keep_report(settings: Settings, report: Check4Report) -> Path:
+    """``home/check4/<aip_id>/<stage>-<time>.json`` (the run's own copy, outside the AIP)."""
+    folder = settings.home / "check4" / report.aip_id
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{report.stage}-{report.checked_at:%Y%m%dT%H%M%S%fZ}.json"
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(report_json(report))
+    tmp.replace(target)
+    return target
+
+
+def _case(settings: Settings, case_number: str) -> Case:
+    with session(settings.catalog_url) as s:
+        case = s.get(Case, case_number)
+    if case is None:
+        raise NotFound("E503", case_number)
+    if not case.aip_id:
+        raise NotFound("E406", case_number)
+    return case
+
+
+def _already_archived(settings: Settings, case: Case) -> ArchiveOutcome | None:
+    store = open_store(settings)
+    ocfl_id = ocfl_id_for(case.aip_id or "")
+    files = store.files(ocfl_id)
+    if case.status != "archived" or CHECK4_GD not in files:
+        return None
+    record = CaseRecord.model_validate_json(files[CASE_JSON].path.read_bytes())
+    return ArchiveOutcome(case_number=case.case_number, aip_id=case.aip_id or "",
+                          archival_code=record.archival_code or "", version=store.head(ocfl_id) or 0,
+                          check4={}, report=CHECK4_GD, created=False)
+
+
+@task(cache_policy=NO_CACHE)
+def assign_code(settings: Settings, case_number: str, archivist: str) -> str:
+    with session(settings.catalog_url) as s:
+        return assign_archival_code(s, case_number, archival_rule(settings), agent=archivist)
+
+
+@task(cache_policy=NO_CACHE)
+def commit_archiving_version(settings: Settings, aip_id: str, code: str, report: Check4Report,
+                             archivist: str) -> int:
+    """Checkout, add the 归档 record, sign, commit and verify; returns the new version."""
+    store = open_store(settings)
+    ocfl_id = ocfl_id_for(aip_id)
+    version = (store.head(ocfl_id) or 0) + 1
+    signer = open_signer(settings)
+    with work_folder(settings.work_root, f"archive-{aip_id}") as work:
+        bag = store.checkout(ocfl_id, work / "bag")
+        add_archiving_record(bag, archival_code=code, version=version, report_json=report_json(report),
+                             passed=report.ok, summary=str(report.summary()), archivist=archivist,
+                             when=datetime.now(timezone.utc), software=SOFTWARE)
+        sign_bag(bag, signer)
+        committed = store.commit(ocfl_id, bag, message=f"archive {code}",
+                                 agent=signer.certificate().subject.rfc4514_string())
+        findings = verify_object(store, ocfl_id, trusted_certificates(settings))
+        if findings:
+            raise VerificationFailed("E402", findings[0].path, expected=findings[0].expected,
+                                     found=findings[0].actual)
+        _record(settings, aip_id, committed, bag, fingerprint(signer.certificate()), code, report, archivist)
+    return committed
+
+
+def _record(settings: Settings, aip_id: str, version: int, bag: Path, cert: str, code: str,
+            report: Check4Report, archivist: str) -> None:
+    tagmanifest = hashlib.sha256((bag / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
+    with session(settings.catalog_url) as s:
+        aip = s.get(Aip, aip_id)
+        assert aip is not None
+        aip.head_version = version
+        s.add(aip)
+        s.add(AipVersion(aip_id=aip_id, version=version, payload_digest=payload_digest(bag),
+                         tagmanifest_sha256=tagmanifest, certificate_fingerprint=cert,
+                         message=f"archive {code}"))
+        case = s.get(Case, aip.case_number)
+        assert case is not None
+        case.status = "archived"
+        s.add(case)
+        record_event(s, "validation", agent=archivist, aip_id=aip_id, object_path=CHECK4_GD,
+                     outcome="success" if report.ok else "failure",
+                     detail=f"四性检测 GD on v{report.version}: {report.summary()}")
+        record_event(s, "digital signature generation", agent=SOFTWARE, aip_id=aip_id,
+                     detail=f"version v{version} ({code})")
+        if settings.replica_root:
+            record_event(s, "replication", agent=SOFTWARE, aip_id=aip_id, detail=f"version v{version}")
+        s.commit()
+
+
+@flow(name="archive-case")
+def archive_case(settings: Settings, case_number: str, archivist: str = "archivist") -> ArchiveOutcome:
+    case = _case(settings, case_number)
+    done = _already_archived(settings, case)
+    if done is not None:
+        return done
+    code = assign_code(settings, case_number, archivist)
+    report = check4_for(settings, case.aip_id or "", "GD")
+    keep_report(settings, report)
+    if not report.ok:
+        raise VerificationFailed("E443", case_number, found=", ".join(report.failed))
+    version = commit_archiving_version(settings, case.aip_id or "", code, report, archivist)
+    return ArchiveOutcome(case_number=case_number, aip_id=case.aip_id or "", archival_code=code,
+                          version=version, check4=report.summary(), report=CHECK4_GD, created=True)

@@ -1,0 +1,143 @@
+"""Key rotation, 四性检测 and 归档 on real ingests (OCR included) of the sample batches."""
+
+from __future__ import annotations
+
+import json
+
+import bagit
+import pytest
+from typer.testing import CliRunner
+
+from archive.check4 import run_check4
+from archive.records import ocfl_id_for
+from archive.storage import OcflStore
+from archive.verify import verify_object
+from flows._runtime import trusted_certificates
+from tests.archive.conftest import store_validate_root
+from tests.archive_ops.conftest import ops_settings
+
+pytestmark = pytest.mark.slow
+
+
+def _cert(settings):
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(settings.signing_cert.read_bytes())
+
+
+def _by_case(outcome) -> dict[str, str]:
+    return {a.case_number: a.aip_id for a in outcome.aips}
+
+
+def test_old_aips_verify_with_the_old_certificate_new_ones_with_the_new(ops_archive) -> None:
+    store = OcflStore(ops_archive.settings_a.storage_root)
+    old = set(_by_case(ops_archive.first).values()) - set(_by_case(ops_archive.second).values())
+    new = set(_by_case(ops_archive.second).values())
+    cert_a, cert_b = _cert(ops_archive.settings_a), _cert(ops_archive.settings_b)
+    assert old and new and cert_a != cert_b
+    assert {c.subject for c in trusted_certificates(ops_archive.settings_b)} >= {cert_a.subject, cert_b.subject}
+    for aip in old:
+        assert verify_object(store, ocfl_id_for(aip), [cert_a]) == []
+        assert [f.kind for f in verify_object(store, ocfl_id_for(aip), [cert_b])] == ["signature"]
+    for aip in new:
+        assert verify_object(store, ocfl_id_for(aip), [cert_b]) == []
+        assert [f.kind for f in verify_object(store, ocfl_id_for(aip), [cert_a])] == ["signature"]
+
+
+def _outcomes(report) -> dict[str, str]:
+    return {i.item: i.outcome for i in report.items}
+
+
+def test_check4_before_archiving_fails_only_the_archival_code(ops_archive) -> None:
+    settings = ops_archive.settings_b
+    aip = next(iter(_by_case(ops_archive.second).values()))
+    from flows.archive_case import check4_for
+
+    report = check4_for(settings, aip, "GD")
+    outcomes = _outcomes(report)
+    assert report.failed == ["GD-1-7"], [i for i in report.items if i.outcome == "fail"]
+    assert outcomes["1-11"] == outcomes["1-1"] == outcomes["1-14"] == outcomes["3-4"] == "pass"
+    assert outcomes["1-15"] == "not_applicable" and outcomes["2-11"] == "manual"
+    assert "3-9" not in outcomes  # the replica item is not a GD item
+
+
+def test_archive_case_keeps_the_gd_report_in_a_new_signed_version(ops_archive, tmp_path) -> None:
+    from flows.archive_case import archive_case
+
+    settings = ops_archive.settings_b
+    case_number, aip = next(iter(_by_case(ops_archive.second).items()))
+    store = OcflStore(settings.storage_root)
+    before = store.head(ocfl_id_for(aip))
+    out = archive_case(settings, case_number, "林档案")
+    assert out.created and out.version == before + 1
+    assert out.archival_code.startswith(f"{settings.fonds_code}-")
+    files = store.files(ocfl_id_for(aip))
+    report = json.loads(files["data/metadata/check4-GD.json"].path.read_bytes())
+    assert report["stage"] == "GD" and report["version"] == before
+    assert out.archival_code.encode() in files["data/metadata/METS.xml"].path.read_bytes()
+    after = run_check4(store, aip, "GD", trusted=trusted_certificates(settings),
+                       rule=__import__("flows.archive_case", fromlist=["archival_rule"]).archival_rule(settings),
+                       catalog_url=settings.catalog_url, log_dir=settings.home / "log")
+    assert after.ok, [i for i in after.items if i.outcome == "fail"]
+    store_validate_root(settings.storage_root)
+    bag = store.checkout(ocfl_id_for(aip), tmp_path / "bag")
+    bagit.Bag(str(bag)).validate()
+    again = archive_case(settings, case_number, "林档案")
+    assert not again.created and again.archival_code == out.archival_code and again.version == out.version
+
+
+def test_check4_reports_a_flipped_byte_by_item(ops_archive, ops_copy) -> None:
+    home = ops_copy(ops_archive.home)
+    settings = ops_settings(home, "b")
+    aip = next(iter(_by_case(ops_archive.first).values()))
+    store = OcflStore(settings.storage_root)
+    pdfa = next(r for p, r in store.files(ocfl_id_for(aip)).items() if p.startswith("data/pdfa/"))
+    data = bytearray(pdfa.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pdfa.path.write_bytes(bytes(data))
+    from flows.archive_case import check4_for
+
+    report = check4_for(settings, aip, "GD")
+    assert "GD-1-11" in report.failed
+    assert _outcomes(report)["1-9"] == "pass"  # metadata still agrees with the inventory
+    evidence = next(i for i in report.items if i.item == "1-11").evidence
+    assert any(pdfa.content_path in e and "digest" in e for e in evidence)
+
+
+def _cli(settings):
+    import typer
+
+    from flows.cli_archive import register
+
+    app = typer.Typer()
+    register(app, lambda: settings)
+    return app
+
+
+def test_log_verify_cli_exits_4_with_the_seq_of_an_edited_entry(ops_archive, ops_copy) -> None:
+    home = ops_copy(ops_archive.home)
+    settings = ops_settings(home, "b")
+    app, runner = _cli(settings), CliRunner()
+    signed = runner.invoke(app, ["log", "sign-head", "--json"])
+    assert signed.exit_code == 0, signed.output
+    ok = runner.invoke(app, ["log", "verify", "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.output)["entries"] > 5, ok.output
+    log = home / "log" / "preservation.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace('"outcome":"success"', '"outcome":"failure"')
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    bad = runner.invoke(app, ["log", "verify", "--json"])
+    assert bad.exit_code == 4 and json.loads(bad.output)["first_bad_seq"] == 4, bad.output
+
+
+def test_deploy_print_lists_the_da_t_70_schedules(ops_archive) -> None:
+    from flows.deploy import deployment_specs, to_deployment
+
+    result = CliRunner().invoke(_cli(ops_archive.settings_b), ["deploy", "--print", "--json"])
+    assert result.exit_code == 0, result.output
+    specs = {d["name"]: d for d in json.loads(result.output)["deployments"]}
+    assert specs["audit-sample"]["schedule"] == {"interval_seconds": 7 * 86400}
+    assert specs["audit-sample"]["parameters"]["sample_percent"] * 13 >= 5
+    assert specs["audit-sample"]["parameters"]["sample_percent"] * 52 >= 100  # every file yearly
+    assert specs["audit-full"]["schedule"] == {"interval_seconds": 730 * 86400}
+    assert [to_deployment(s).name for s in deployment_specs(ops_archive.settings_b)] == list(specs)
