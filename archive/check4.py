@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from archive import premis
 from archive.archival_code import ArchivalCodeRule
 from archive.auditlog import verify_log
-from archive.bag import read_bag_info, read_manifest
+from archive.bag import read_bag_info
 from archive.mets import METS_NS, XLINK_NS
 from archive.package import CASE_JSON, METS_XML, PREMIS_XML, CaseRecord, StoredFile, sniff_format
 from archive.records import ocfl_id_for

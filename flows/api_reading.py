@@ -29,7 +29,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-import asn1crypto.tsp  # noqa: F401  registers signing_certificate_v2 before asn1crypto caches
 # CMSAttributeType's reverse map (AIP signing in the same process would otherwise break pyHanko)
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse

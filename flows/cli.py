@@ -19,6 +19,7 @@ from rich.table import Table
 
 from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
+from flows._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -26,7 +27,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 keys_app = typer.Typer(help="Signing keys.")
 app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
-JsonOpt = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
 
 
 class State:
@@ -37,15 +37,6 @@ def _settings() -> Settings:
     return State.settings
 
 
-def emit(obj: dict[str, Any], as_json: bool, table: Table | str | None = None,
-         code: int = 0) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
-    elif table is not None:
-        Console().print(table)
-    else:
-        Console().print_json(json.dumps(obj, ensure_ascii=False, default=str))
-    raise typer.Exit(code)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:

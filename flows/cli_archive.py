@@ -8,27 +8,19 @@ prints one JSON object.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 
 from config import Settings
+from flows._output import JsonOpt
+from flows._output import emit as _emit
 from schemas.errors import ExitCode
 
-JsonOpt = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
 
 
-def _emit(obj: Any, as_json: bool, text: str, code: int = 0) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
-    else:
-        Console().print(text, highlight=False, markup=False)
-    raise typer.Exit(code)
 
 
 def _register_log(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:

@@ -8,28 +8,20 @@ prints exactly one JSON object.
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 
 from config import Settings
 from dissemination import requests as rq
 from dissemination.notify import OutboxNotifier
+from flows._output import JsonOpt
+from flows._output import emit as _emit
 
-JsonOpt = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
 AsOpt = typer.Option(..., "--as", help="The archivist's principal id, e.g. archivist:wang.")
 
 
-def _emit(obj: Any, as_json: bool, text: str, code: int = 0) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
-    else:
-        Console().print(text, highlight=False, markup=False)
-    raise typer.Exit(code)
 
 
 def _line(v: rq.RequestView) -> str:

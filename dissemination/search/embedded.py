@@ -31,7 +31,7 @@ BATCH = 500
 _COLUMNS = ("aip_id", "case_number", "document_id", "source_path", "title", "page", "text", "court",
             "case_type", "cause_of_action", "volume", "disclosable", "doc_type", "parties",
             "filing_date", "closing_date")
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (
   id INTEGER PRIMARY KEY, aip_id TEXT NOT NULL, case_number TEXT NOT NULL, document_id TEXT NOT NULL,
   source_path TEXT NOT NULL, title TEXT NOT NULL, page INTEGER NOT NULL, text TEXT NOT NULL,
