@@ -31,7 +31,7 @@ from archive.bag import payload_digest
 from archive.package import CASE_JSON, CaseRecord, build_aip
 from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from archive.signing import sign_bag
-from archive.storage import Store
+from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
 from flows._runtime import (
@@ -50,6 +50,7 @@ from schemas.errors import Problem, VerificationFailed
 from sqlmodel import select
 
 SOFTWARE = "juanzong"
+COMMIT_ATTEMPTS = 3  # another ingest of the same case may move the head between build and commit
 
 
 class IngestOutcome(BaseModel):
@@ -73,22 +74,27 @@ def ocr(checked: CheckedBatch, work: Path, settings: Settings) -> list[OcrResult
 
 
 @task(cache_policy=NO_CACHE)
-def package(sub: CaseSubmission, work: Path, store: Store) -> tuple[BuiltAip, Path | None]:
+def package(sub: CaseSubmission, work: Path, store: Store, base_version: int | None) -> BuiltAip:
+    """Build the case's next version on top of ``base_version`` of its stored AIP."""
     ocfl_id = ocfl_id_for(sub.aip_id)
-    base = store.checkout(ocfl_id, work / "base" / sub.aip_id) if store.head(ocfl_id) else None
-    built = build_aip(sub, work / "aip", base_bag=base, software=SOFTWARE,
-                      agent=sub.manifest.operator.name)
-    return built, base
+    base = (store.checkout(ocfl_id, work / "base" / sub.aip_id, version=base_version)
+            if base_version else None)
+    return build_aip(sub, work / "aip", base_bag=base, software=SOFTWARE,
+                     agent=sub.manifest.operator.name)
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def store_version(built: BuiltAip, settings: Settings, store: Store) -> int:
-    """Sign, commit as a new OCFL version and verify it before the catalog hears of it."""
+@task(cache_policy=NO_CACHE)
+def store_version(built: BuiltAip, settings: Settings, store: Store,
+                  base_version: int | None) -> int:
+    """Sign, commit as a new OCFL version and verify it before the catalog hears of it.
+    The commit is refused (StaleHead) if another ingest moved the head meanwhile. No task
+    retries: a blind retry after a commit would add a second version; a rerun resumes instead."""
     signer = open_signer(settings)
     sign_bag(built.bag_dir, signer)
     ocfl_id = ocfl_id_for(built.aip_id)
     version = store.commit(ocfl_id, built.bag_dir, message=f"ingest {built.case_number}",
-                           agent=signer.certificate().subject.rfc4514_string())
+                           agent=signer.certificate().subject.rfc4514_string(),
+                           expected_head=base_version)
     findings = verify_object(store, ocfl_id, trusted_certificates(settings))
     if findings:
         first = findings[0]
@@ -213,8 +219,17 @@ def _archive_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
             record(sub, built, stored, batch_id, settings)
         return AipRecord(aip_id=sub.aip_id, case_number=sub.case.case_number, version=stored,
                          created=False)
-    built, _base = package(sub, work, store)
-    version = store_version(built, settings, store)
+    attempt = 1
+    while True:
+        base_version = store.head(ocfl_id)
+        built = package(sub, work / f"attempt-{attempt}", store, base_version)
+        try:
+            version = store_version(built, settings, store, base_version)
+            break
+        except StaleHead:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            attempt += 1
     record(sub, built, version, batch_id, settings)
     return AipRecord(aip_id=built.aip_id, case_number=built.case_number, version=version,
                      created=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.storage.base import FileRecord, Store, VersionInfo
+from archive.storage.base import FileRecord, StaleHead, Store, VersionInfo
 from archive.storage.ocfl import OcflStore
 from archive.storage.replicated import ReplicatedStore
 
@@ -17,4 +17,5 @@ def open_store(storage_root: Path, replica_root: Path | None = None, *, jobs: in
     return ReplicatedStore(primary, OcflStore(replica_root, jobs=jobs))
 
 
-__all__ = ["FileRecord", "OcflStore", "ReplicatedStore", "Store", "VersionInfo", "open_store"]
+__all__ = ["FileRecord", "OcflStore", "ReplicatedStore", "StaleHead", "Store", "VersionInfo",
+           "open_store"]

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import EllipsisType
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,8 +44,12 @@ class Store(ABC):
 
     @abstractmethod
     def commit(self, object_id: str, src_dir: Path, *, message: str, agent: str,
-               created: datetime | None = None) -> int:
-        """Add a version whose logical state is exactly ``src_dir``'s files; return its number."""
+               created: datetime | None = None, expected_head: int | None | EllipsisType = ...) -> int:
+        """Add a version whose logical state is exactly ``src_dir``'s files; return its number.
+
+        With ``expected_head`` (None: the object must not exist yet) the commit is refused with
+        ``StaleHead`` when another writer moved the head since the caller read it: a version
+        built from an older head would silently drop that writer's files."""
 
     @abstractmethod
     def head(self, object_id: str) -> int | None:
@@ -69,3 +74,11 @@ class Store(ABC):
     def path(self, object_id: str, logical_path: str, version: int | None = None) -> Path:
         """The stored file for ``logical_path``; read it, never write it."""
         return self.files(object_id, version)[logical_path].path
+
+
+class StaleHead(Exception):
+    """The object's head moved since the caller built its new version from it."""
+
+    def __init__(self, object_id: str, expected: int | None, found: int | None) -> None:
+        super().__init__(f"{object_id}: head is {found}, the new version was built on {expected}")
+        self.expected, self.found = expected, found

@@ -33,10 +33,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from types import EllipsisType
 from urllib.parse import quote
 
 from archive.fixity import digest_files
-from archive.storage.base import FileRecord, Store, VersionInfo
+from archive.storage.base import FileRecord, StaleHead, Store, VersionInfo
 from schemas.errors import InputRejected, NotFound, VerificationFailed
 
 SPEC = "1.1"
@@ -273,11 +274,13 @@ class OcflStore(Store):
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def commit(self, object_id: str, src_dir: Path, *, message: str, agent: str,
-               created: datetime | None = None) -> int:
+               created: datetime | None = None, expected_head: int | None | EllipsisType = ...) -> int:
         if not src_dir.is_dir():
             raise NotFound("E999", str(src_dir), reason="commit source folder does not exist")
         with self._locked():
             self.recover(object_id)
+            if expected_head is not ... and self.head(object_id) != expected_head:
+                raise StaleHead(object_id, expected_head, self.head(object_id))
             sources = scan_source(src_dir, self.jobs)
             plan = plan_version(object_id, self.inventory(object_id), sources, message=message, agent=agent,
                                 created=created or datetime.now(timezone.utc))

@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from types import EllipsisType
 
 from archive.storage.base import FileRecord, Store, VersionInfo
 from schemas.errors import VerificationFailed
@@ -25,8 +26,9 @@ class ReplicatedStore(Store):
         self.work_dir = work_dir
 
     def commit(self, object_id: str, src_dir: Path, *, message: str, agent: str,
-               created: datetime | None = None) -> int:
-        version = self.primary.commit(object_id, src_dir, message=message, agent=agent, created=created)
+               created: datetime | None = None, expected_head: int | None | EllipsisType = ...) -> int:
+        version = self.primary.commit(object_id, src_dir, message=message, agent=agent,
+                                      created=created, expected_head=expected_head)
         self.replicate(object_id)
         return version
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from archive.storage import OcflStore, ReplicatedStore, open_store
+from archive.storage import OcflStore, ReplicatedStore, StaleHead, open_store
 from archive.storage.ocfl import STAGING_EXTENSION
-from tests.archive.conftest import store_validate_root
+from tests.archive.conftest import store_make_bag, store_validate_root
 
 OBJECT = "urn:uuid:6f1d3c2e-0000-4e8f-9c1d-2b3a4c5d6e7f"
 
@@ -129,3 +129,17 @@ def test_interrupted_inventory_switch_is_rolled_forward(tmp_path: Path, store_ba
     (obj / "inventory.json.sha512").write_bytes((obj / "v1" / "inventory.json.sha512").read_bytes())
     assert store.recover(OBJECT) is True
     store_validate_root(store.root)
+
+
+def test_commit_refuses_a_version_built_on_a_stale_head(tmp_path, sig_signer):
+    """Two writers built v2 from v1: the second commit must not drop the first one's files."""
+    store = OcflStore(tmp_path / "root")
+    first = store_make_bag(tmp_path / "a", sig_signer, {"one.txt": b"1"})
+    store.commit("urn:x:stale", first, message="v1", agent="t", expected_head=None)
+    second = store_make_bag(tmp_path / "b", sig_signer, {"one.txt": b"1", "two.txt": b"2"})
+    assert store.commit("urn:x:stale", second, message="v2", agent="t", expected_head=1) == 2
+    third = store_make_bag(tmp_path / "c", sig_signer, {"one.txt": b"1", "three.txt": b"3"})
+    with pytest.raises(StaleHead):
+        store.commit("urn:x:stale", third, message="v2 again", agent="t", expected_head=1)
+    assert store.head("urn:x:stale") == 2
+    store_validate_root(tmp_path / "root")
