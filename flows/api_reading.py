@@ -29,10 +29,8 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-# CMSAttributeType's reverse map (AIP signing in the same process would otherwise break pyHanko)
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.responses import FileResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
 from sqlmodel import select
@@ -47,10 +45,9 @@ from dissemination.identity import CatalogVerifier, IdentityVerifier
 from dissemination.notify import Notifier, OutboxNotifier
 from dissemination.watermark import mask_id
 from flows.api_stations import hash_api_key, new_api_key
-from schemas.errors import InputRejected, JuanzongError, NotFound, describe
+from flows._http import JsonErrorRoute
+from schemas.errors import InputRejected, describe
 
-_STATUS = {"E503": 404, "E507": 404, "E508": 409, "E509": 403, "E510": 410, "E511": 403,
-           "E512": 409, "E513": 403, "E515": 401, "E516": 422}
 LINK_SECRET_NAME = "dip-link.secret"
 
 
@@ -157,25 +154,6 @@ class ErrorBody(BaseModel):
     error: dict
 
 
-def error_response(exc: JuanzongError) -> JSONResponse:
-    status = _STATUS.get(exc.code, 404 if isinstance(exc, NotFound) else 422)
-    return JSONResponse({"error": {"code": exc.code, "path": exc.path, "message": str(exc)}},
-                        status_code=status)
-
-
-class _JsonErrors(APIRoute):
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-
-        async def wrapped(request: Request):
-            try:
-                return await handler(request)
-            except JuanzongError as exc:
-                return error_response(exc)
-
-        return wrapped
-
-
 # --- the work behind the routes ----------------------------------------------------------------
 
 class _Reading:
@@ -272,7 +250,7 @@ def reading_router(settings: Settings, *, verifier: IdentityVerifier | None = No
         return who
 
     errors = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 410, 422)}
-    router = APIRouter(tags=["reading"], route_class=_JsonErrors, responses=errors)
+    router = APIRouter(tags=["reading"], route_class=JsonErrorRoute, responses=errors)
 
     @router.post("/requests", status_code=201, response_model=CreatedRequest)
     def create_request(body: CreateRequest, who: Caller = Depends(caller)) -> CreatedRequest:

@@ -17,20 +17,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from sqlmodel import select
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
 
 from config import Settings
 from ingest._move import move_tree
@@ -54,10 +48,9 @@ from ingest.intake import (
     run_submission,
     write_chunk,
 )
-from schemas.errors import InputRejected, JuanzongError, NotFound, Problem
+from flows._http import JsonErrorRoute
+from schemas.errors import InputRejected, NotFound
 
-_STATUS = {"E148": 401, "E147": 404, "E151": 404, "E140": 413, "E145": 409, "E146": 409,
-           "E150": 409, "E154": 409}
 _BUSY = ("queued", "processing", "error")
 
 
@@ -132,44 +125,6 @@ def station_of_key(catalog_url: str, key: str | None) -> str:
     if not station:
         raise InputRejected("E148", "X-API-Key")
     return station.id
-
-
-# --- errors --------------------------------------------------------------------------------
-
-def error_response(exc: JuanzongError) -> JSONResponse:
-    problems = getattr(exc, "problems", None) or [Problem(path=exc.path, code=exc.code,
-                                                          message=str(exc))]
-    status = _STATUS.get(exc.code, 404 if isinstance(exc, NotFound) else 422)
-    body = {"code": exc.code, "path": exc.path, "message": str(exc),
-            "problems": [p.public() for p in problems]}
-    return JSONResponse({"error": body}, status_code=status)
-
-
-def _plain_error(code: str, status: int, reason: str) -> JSONResponse:
-    exc = InputRejected(code, "request", reason=reason)
-    return JSONResponse({"error": {"code": code, "path": "request", "message": str(exc),
-                                   "problems": []}}, status_code=status)
-
-
-class JsonErrorRoute(APIRoute):
-    """Turns every expected failure inside a station route into the JSON error shape."""
-
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-
-        async def wrapped(request: Request):
-            try:
-                return await handler(request)
-            except JuanzongError as exc:
-                return error_response(exc)
-            except RequestValidationError as exc:
-                return _plain_error("E155", 422, str(exc.errors())[:300])
-            except HTTPException as exc:
-                return _plain_error("E155", exc.status_code, str(exc.detail)[:300])
-            except ClientDisconnect:
-                return _plain_error("E155", 400, "client disconnected during upload")
-
-        return wrapped
 
 
 # --- the router ----------------------------------------------------------------------------

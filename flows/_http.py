@@ -1,0 +1,57 @@
+"""The HTTP API's one error shape: every expected failure of a route becomes
+``{"error": {code, path, message, problems}}`` with a status chosen by its stable code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from schemas.errors import InputRejected, JuanzongError, NotFound, Problem
+
+STATUS = {
+    "E140": 413, "E145": 409, "E146": 409, "E147": 404, "E148": 401, "E150": 409, "E151": 404,
+    "E154": 409, "E503": 404, "E507": 404, "E508": 409, "E509": 403, "E510": 410, "E511": 403,
+    "E512": 409, "E513": 403, "E515": 401, "E516": 422,
+}
+
+
+def error_response(exc: JuanzongError) -> JSONResponse:
+    problems = getattr(exc, "problems", None) or [Problem(path=exc.path, code=exc.code,
+                                                          message=str(exc))]
+    status = STATUS.get(exc.code, 404 if isinstance(exc, NotFound) else 422)
+    body = {"code": exc.code, "path": exc.path, "message": str(exc),
+            "problems": [p.public() for p in problems]}
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def plain_error(code: str, status: int, reason: str) -> JSONResponse:
+    exc = InputRejected(code, "request", reason=reason)
+    return JSONResponse({"error": {"code": code, "path": "request", "message": str(exc),
+                                   "problems": []}}, status_code=status)
+
+
+class JsonErrorRoute(APIRoute):
+    """Turns every expected failure inside a route into the JSON error shape."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request):
+            try:
+                return await handler(request)
+            except JuanzongError as exc:
+                return error_response(exc)
+            except RequestValidationError as exc:
+                return plain_error("E155", 422, str(exc.errors())[:300])
+            except HTTPException as exc:
+                return plain_error("E155", exc.status_code, str(exc.detail)[:300])
+            except ClientDisconnect:
+                return plain_error("E155", 400, "client disconnected during upload")
+
+        return wrapped
