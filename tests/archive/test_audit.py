@@ -14,7 +14,7 @@ from archive.storage import ReplicatedStore, open_store
 from archive.verify import verify_object
 from tests.archive.conftest import store_make_bag, store_validate_root
 
-IDS = [f"urn:uuid:00000000-0000-4000-8000-00000000000{i}" for i in range(1, 6)]
+IDS = [f"urn:uuid:00000000-0000-4000-8000-00000000000{i}" for i in range(1, 7)]
 FILES = ["data/scans/0001.pdf", "data/scans/0002.pdf", "data/text/0001.txt"]
 
 
@@ -44,9 +44,10 @@ def _flip(path: Path) -> None:
 
 
 def _inject(store: ReplicatedStore) -> set[tuple[str, str]]:
-    """Flip, truncate, delete one file in each of five objects and add one file to each; edit one inventory."""
+    """Flip, truncate, delete one file in each of five objects and add one file to each; edit a
+    sixth object's inventory."""
     expected = set()
-    for object_id in IDS[:4]:
+    for object_id in IDS[:5]:
         flipped, flipped_rel = _content(store, object_id, FILES[0])
         _flip(flipped)
         truncated, truncated_rel = _content(store, object_id, FILES[1])
@@ -57,7 +58,7 @@ def _inject(store: ReplicatedStore) -> set[tuple[str, str]]:
         added.write_bytes(b"%PDF not ours")
         added_rel = added.relative_to(store.primary.root).as_posix()
         expected |= {(flipped_rel, "digest"), (truncated_rel, "size"), (deleted_rel, "missing"), (added_rel, "extra")}
-    inventory = store.primary.object_dir(IDS[4]) / "inventory.json"
+    inventory = store.primary.object_dir(IDS[5]) / "inventory.json"
     inventory.write_text(inventory.read_text().replace('"归档"', '"篡改"'))
     expected.add((inventory.relative_to(store.primary.root).as_posix(), "inventory"))
     return expected
@@ -67,7 +68,7 @@ def test_full_audit_reports_exactly_the_injected_faults(store_filled: Replicated
     expected = _inject(store_filled)
     report = audit_store(store_filled.primary, mode="full", jobs=2)
     assert {(f.path, f.kind) for f in report.findings} == expected
-    assert report.repaired == [] and report.checked == 5 and report.ok == 0
+    assert report.repaired == [] and report.checked == len(IDS) and report.ok == 0
     assert {(f.path, f.kind) for f in report.remaining} == expected
     json_path, html_path = write_audit_report(report, tmp_path / "reports")
     assert len(json.loads(json_path.read_text())["findings"]) == len(expected)
@@ -79,7 +80,7 @@ def test_replica_repairs_every_fault_and_root_validates(store_filled: Replicated
     report = audit_store(store_filled.primary, mode="full", replica=store_filled.replica, jobs=2)
     assert {(f.path, f.kind) for f in report.findings} == expected
     assert {(r.path, r.kind) for r in report.repaired} == expected
-    assert report.remaining == [] and report.ok == 5
+    assert report.remaining == [] and report.ok == len(IDS)
     store_validate_root(store_filled.primary.root)
     assert audit_store(store_filled.primary, mode="full").remaining == []
 
