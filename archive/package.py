@@ -331,11 +331,20 @@ def _write_bag_contents(bag_dir: Path, submission: CaseSubmission, base_bag: Pat
     premis_xml = builder.write(PREMIS_XML, premis.premis_document(
         record, submission, case_json, old_premis, software=software, agent=agent),
         "application/xml", ("PREMIS", "3.0"))
-    metadata = [*[s.manifest for s in record.submissions], case_json, premis_xml]
+    reports = _keep_reports(builder, base_bag)
+    metadata = [*[s.manifest for s in record.submissions], *reports, case_json, premis_xml]
     builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent),
                   "application/xml", ("METS", "1.12"))
     write_bag(bag_dir, builder.payload, _bag_info(record, submission, software, agent))
     return record
+
+
+def _keep_reports(builder: _Builder, base_bag: Path | None) -> list[StoredFile]:
+    """四性检测 reports of earlier versions (``check4-*.json``) stay in every later version."""
+    if base_bag is None:
+        return []
+    return [builder.copy(path, f"{METADATA}/{path.name}", "application/json")
+            for path in sorted((base_bag / METADATA).glob("check4-*.json"))]
 
 
 def build_aip(submission: CaseSubmission, work_dir: Path, *, base_bag: Path | None = None,

@@ -343,3 +343,19 @@ def test_real_pdfa_is_identified_and_validated(pkg_batch: Path, tmp_path: Path, 
     events = _events(_tree(built.bag_dir, "premis.xml"))
     assert [e["outcome"] for e in events if e["type"] == "validation"] == ["pass"]
     pkg_premis_schema.validate(str(built.bag_dir / "data/metadata/premis.xml"))
+
+
+def test_supplementary_filing_after_archiving_keeps_the_check4_report(pkg_batch: Path,
+                                                                      tmp_path: Path) -> None:
+    every = [d.entry.path for d in pkg_make_submission(pkg_batch, tmp_path / "probe").documents]
+    v1 = build_aip(pkg_make_submission(pkg_batch, tmp_path / "d1", paths=every[:2]), tmp_path / "v1")
+    report = v1.bag_dir / "data/metadata/check4-GD.json"
+    report.write_text('{"stage": "GD", "passed": true}', encoding="utf-8")
+    later = pkg_make_submission(pkg_batch, tmp_path / "d2", paths=every[2:3],
+                                ocr_started="2024-01-05T09:00:00+08:00")
+    v2 = build_aip(later, tmp_path / "v2", base_bag=v1.bag_dir)
+    kept = v2.bag_dir / "data/metadata/check4-GD.json"
+    assert kept.read_bytes() == report.read_bytes()
+    assert "data/metadata/check4-GD.json" in (v2.bag_dir / "manifest-sha256.txt").read_text()
+    assert "check4-GD.json" in (v2.bag_dir / "data/metadata/METS.xml").read_text(encoding="utf-8")
+    assert bagit.Bag(str(v2.bag_dir)).is_valid()
