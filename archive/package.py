@@ -188,10 +188,8 @@ class _Builder:
 
 
 def _ocr_record(document: SubmittedDocument) -> OcrRecord:
-    ocr = document.ocr
-    return OcrRecord(status=ocr.status, engine=ocr.engine, engine_version=ocr.engine_version,
-                     languages=ocr.languages, options=dict(ocr.options), error=ocr.error,
-                     started_at=ocr.started_at, finished_at=ocr.finished_at)
+    """The OCR result minus work-folder paths and page texts, which the bag holds as files."""
+    return OcrRecord.model_validate(document.ocr.model_dump(include=set(OcrRecord.model_fields)))
 
 
 def _add_submitted(builder: _Builder, document: SubmittedDocument, batch_id: str) -> DocumentRecord:

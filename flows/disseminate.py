@@ -90,11 +90,11 @@ def disclosable_documents(settings: Settings, case_number: str) -> list[DipDocum
                                              Document.volume == "正卷",
                                              Document.disclosable == True)  # noqa: E712
                       .order_by(Document.seq)).all()
-    selected = []
+    selected, inventories = [], {}
     for d in docs:
         ocfl_id = ocfl_id_for(d.aip_id)
         pdfa = "data/pdfa/" + str(Path(d.source_path).with_suffix(".pdf"))
-        files = store.files(ocfl_id)
+        files = inventories.get(ocfl_id) or inventories.setdefault(ocfl_id, store.files(ocfl_id))
         source = pdfa if pdfa in files else "data/original/" + d.source_path
         selected.append(DipDocument(document_id=d.document_id, title=d.title, seq=d.seq,
                                     volume=d.volume, disclosable=d.disclosable,

@@ -30,7 +30,7 @@ from archive.catalog.record import (
 from archive.bag import payload_digest
 from archive.package import CASE_JSON, CaseRecord, build_aip
 from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
-from archive.signing import sign_bag
+from archive.signing import SIGNATURE_NAME, sign_bag, signature_info
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
@@ -106,7 +106,8 @@ def store_version(built: BuiltAip, settings: Settings, store: Store,
 def record(sub: CaseSubmission, built: BuiltAip, version: int, batch_id: str,
            settings: Settings) -> None:
     tagmanifest = (built.bag_dir / "tagmanifest-sha256.txt").read_bytes()
-    fingerprint_ = fingerprint(open_signer(settings).certificate())
+    signer_cert, _signed_at = signature_info((built.bag_dir / SIGNATURE_NAME).read_bytes())
+    fingerprint_ = fingerprint(signer_cert)
     with session(settings.catalog_url) as s:
         upsert_case(s, sub.case)
         record_aip_version(s, sub, built, version, batch_id=batch_id,
