@@ -1,6 +1,6 @@
 """OCR accuracy (issue 7): weighted and per-page CER, bare Tesseract vs our stage, at 200 and 300 dpi.
 
-    .venv/bin/python benchmarks/ocr_accuracy.py [--cases 2] [--dpi 200 300]
+    .venv/bin/python benchmarks/ocr_accuracy.py [--cases 2] [--dpi 200 300] [--seed 21]
 
 CER as in the corpus README (NFKC, whitespace removed); weighted = total edits / total
 reference characters. Seal pages are reported apart.
@@ -56,13 +56,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=2)
     parser.add_argument("--dpi", type=int, nargs="+", default=[200, 300])
+    parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     for dpi in args.dpi:
         with tempfile.TemporaryDirectory(prefix="ocr-acc-") as tmp:
             root = Path(tmp)
             corpus = root / "corpus"
-            batch, index = make_batch(corpus, "--cases", str(args.cases), "--seed", "21", "--dpi", str(dpi))
+            batch, index = make_batch(corpus, "--cases", str(args.cases), "--seed", str(args.seed), "--dpi", str(dpi))
             truth = {(rel, p["page"]): (corpus / "ground_truth" / p["text"]).read_text(encoding="utf-8")
                      for rel, pages in index.items() for p in pages}
             seal = {(rel, p["page"]) for rel, pages in index.items() for p in pages if p["seal"]}

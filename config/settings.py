@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     ocr_jobs: int = 0
     ocr_timeout_seconds: int = 180
     ocr_confidence_threshold: float = 60.0
+    ocr_seal_suppression: bool = True
+    ocr_deskew: bool = True
+    ocr_clean: bool = True
+    ocr_typography: bool = True
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72

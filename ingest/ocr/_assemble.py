@@ -1,18 +1,23 @@
 """One document's PDF/A-2b: the scan's own page images with an invisible text layer underneath.
 
 The text layer is rendered from hOCR with OCRmyPDF's fpdf2 renderer (no second render of
-the page image) and grafted under each page as a form XObject. Pages read after turning get
+the page image) and grafted under each page as a form XObject. Its font is OCRmyPDF's glyphless
+Occulta, as in Tesseract's own PDF renderer: the layer is invisible (render mode 3), so glyph
+shapes buy nothing, while subsetting the system's Noto CJK font for every document cost as much
+CPU as Tesseract itself (3-page document: 2.35 s against 0.63 s; same extracted text). Pages read after turning get
 ``/Rotate`` instead of a re-encoded image; straightening is undone by the text layer's matrix.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import img2pdf
 import pikepdf
 from ocrmypdf.font import MultiFontManager
+from ocrmypdf.font.font_provider import BuiltinFontProvider
 from ocrmypdf.fpdf_renderer import Fpdf2MultiPageRenderer
 from ocrmypdf.hocrtransform import HocrParser
 from pikepdf import Matrix, Name
@@ -22,6 +27,8 @@ from ingest.ocr._page import PageOutcome
 
 FONT_DIR = Path(__import__("ocrmypdf").__file__).parent / "data"
 PDFA_FLAVOUR = "2b"
+# "No installed font has glyphs ... added as an invisible text layer": that is the intent here.
+logging.getLogger("ocrmypdf.font.multi_font_manager").setLevel(logging.ERROR)
 
 
 def assemble_pdfa(source: Path, pages: Sequence[PageOutcome], out_dir: Path, title: str) -> Path:
@@ -58,7 +65,8 @@ def _render_text_layer(pages: Sequence[PageOutcome], out: Path) -> Path | None:
     data = [(p.page - 1, HocrParser(p.hocr).parse(), float(p.dpi)) for p in _text_pages(pages)]
     if not data:
         return None
-    Fpdf2MultiPageRenderer(data, MultiFontManager(FONT_DIR), invisible_text=True).render(out)
+    fonts = MultiFontManager(font_provider=BuiltinFontProvider(FONT_DIR))
+    Fpdf2MultiPageRenderer(data, fonts, invisible_text=True).render(out)
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from ingest.ocr import _images
+from ingest.ocr import _images, typography
 from ingest.ocr.engine import OcrEngine, Recognition, get_engine
 from ingest.ocr.options import OcrOptions
 
@@ -61,6 +61,8 @@ def _ocr_page(task: PageTask) -> PageOutcome:
     del image
     if _images.is_blank(grey):
         return PageOutcome(doc=task.doc, page=task.page, flags=("blank",), dpi=dpi)
+    if options.clean:
+        grey = _images.whiten_paper(grey)
     engine = get_engine(options.engine)
     skew = _images.detect_skew(grey) if options.deskew else 0.0
     skew = skew if abs(skew) >= _images.SKEW_MIN_DEG else 0.0
@@ -115,10 +117,13 @@ def _outcome(task: PageTask, reading: Recognition, rotation: int, skew: float, d
         flags.append("rotated")
     if reading.confidence is not None and reading.confidence < task.options.confidence_threshold:
         flags.append("low_confidence")
+    text = reading.text
+    if task.options.typography and reading.hocr is not None:
+        text = typography.repair_hocr(reading.hocr)
     return PageOutcome(
         doc=task.doc,
         page=task.page,
-        text=reading.text,
+        text=text,
         confidence=None if reading.confidence is None else round(reading.confidence, 2),
         rotation=rotation,
         skew=skew,

@@ -1,0 +1,117 @@
+"""Typographic repair of a recognised page: rules of Chinese typesetting that Tesseract breaks.
+
+Tesseract reads characters one by one; it does not know that a bracket opened must be closed
+by its own kind, that quotation marks come in pairs, or that court documents never contain
+a vertical bar. Measured on 58 corpus pages (seeds 5 and 21, 200 dpi), its systematic slips are:
+
+- ``（`` read as ``〈`` (or ``<``) when the bracket is closed by ``）``: ``〈含税)`` -> ``（含税)``;
+- title marks nested inside ``《…》`` read as ``《…》`` instead of ``〈…〉``
+  (``《最高人民法院关于适用〈中华人民共和国民事诉讼法〉的解释》``);
+- a wide gap (an ideographic space, e.g. ``审判长　朱秀``) read as a lone ``”`` or ``“``;
+- table rules read as ``|``.
+
+Each rule looks only at the page's own text, never at metadata or a dictionary, so it cannot
+put words into a page that were not there; a repair only swaps or drops punctuation. Quotes are
+paired within a paragraph: a quotation that really spans paragraphs loses its unpaired mark.
+The rules run on the hOCR words, so the PDF/A text layer and the page text agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from lxml import etree
+
+OPEN_QUOTE, CLOSE_QUOTE = "“", "”"
+TABLE_RULE = "|"
+_ROUND_CLOSED = re.compile(r"[〈<]([^〈〉《》()（）<>]{0,40})[)）]")
+_WORD_XPATH = ".//*[@class='ocrx_word']"
+_PAR_XPATH = "//*[@class='ocr_par']"
+
+
+def repair(chars: str) -> str:
+    """One paragraph's characters (no separators needed) with every rule applied; the result
+    may be shorter (dropped marks) but never reorders or adds characters."""
+    return "".join(c for c in _repair_marks(chars) if c)
+
+
+def _repair_marks(chars: str) -> list[str]:
+    """Per input character its replacement; ``""`` drops it. Same length as ``chars``."""
+    out = list(chars)
+    for match in _ROUND_CLOSED.finditer(chars):
+        out[match.start()] = "（"
+    _nest_title_marks(out)
+    _drop_unpaired_quotes(out)
+    return ["" if c == TABLE_RULE else c for c in out]
+
+
+def _nest_title_marks(out: list[str]) -> None:
+    depth = 0
+    for i, c in enumerate(out):
+        if c in "《〈":
+            out[i] = "〈" if depth else "《"
+            depth += 1
+        elif c in "》〉" and depth:
+            depth -= 1
+            out[i] = "〉" if depth else "》"
+
+
+def _drop_unpaired_quotes(out: list[str]) -> None:
+    opened: list[int] = []
+    for i, c in enumerate(out):
+        if c == OPEN_QUOTE:
+            opened.append(i)
+        elif c == CLOSE_QUOTE:
+            if opened:
+                opened.pop()
+            else:
+                out[i] = ""
+    for i in opened:
+        out[i] = ""
+
+
+def repair_hocr(hocr: Path) -> str:
+    """Apply the rules to every paragraph of ``hocr`` in place; return the page text
+    (paragraphs split by a blank line, lines by a newline, words by a space)."""
+    tree = etree.parse(str(hocr))
+    paragraphs = []
+    for par in tree.xpath(_PAR_XPATH):
+        words = par.xpath(_WORD_XPATH)
+        _repair_words(words)
+        lines = [" ".join(t for w in line.xpath(_WORD_XPATH) if (t := _text(w))) for line in _lines(par)]
+        paragraphs.append("\n".join(line for line in lines if line))
+    tree.write(str(hocr), encoding="utf-8", xml_declaration=True)
+    return "\n\n".join(p for p in paragraphs if p) + "\n"
+
+
+def _lines(par) -> list:
+    return par.xpath(".//*[contains(concat(' ', @class, ' '), ' ocr_line ') or @class='ocr_caption' "
+                     "or @class='ocr_header' or @class='ocr_textfloat']")
+
+
+def _text(word) -> str:
+    return "".join(word.itertext()).strip()
+
+
+def _repair_words(words: Sequence) -> None:
+    """Run the paragraph through the rules as one string and write each word's share back."""
+    texts = [_text(w) for w in words]
+    fixed = _repair_marks("".join(texts))
+    start = 0
+    for word, text in zip(words, texts, strict=True):
+        new = "".join(fixed[start:start + len(text)])
+        start += len(text)
+        if new != text:
+            _set_text(word, new)
+
+
+def _set_text(word, text: str) -> None:
+    """Replace the word's text (Tesseract may wrap it in <strong>/<em>); an emptied word goes."""
+    if not text:
+        word.getparent().remove(word)
+        return
+    for child in list(word):
+        word.remove(child)
+    word.text = text
