@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/ocr_throughput.py [--pages 40]
 
 floor = total single-thread Tesseract CPU over the batch's pages / cores. The ratios are wall
-clock against that floor: run it on an otherwise idle machine.
+clock against that floor: run it on an otherwise idle machine. Memory: the peak resident size of
+the stage's whole process tree (workers and Tesseracts included), sampled every 50 ms, for the
+batch and for its first quarter: flat in the number of pages means the two are alike.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +30,49 @@ from ingest.ocr import OcrOptions, ocr_documents  # noqa: E402
 def _child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+class TreeMemory(threading.Thread):
+    """Peak RSS (MB) of this process and all its descendants while running."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self._stop_event = 0.0, threading.Event()
+
+    def run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop_event.wait(0.05):
+            self.peak = max(self.peak, sum(_rss_pages(pid) for pid in _tree(os.getpid())) * page / 1e6)
+
+    def __enter__(self) -> TreeMemory:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def _tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _rss_pages(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def tesseract_floor(images: list[Path], cores: int) -> tuple[float, float]:
@@ -56,6 +102,16 @@ def ours(batch: Path, index: dict, work: Path, cores: int) -> float:
     return time.perf_counter() - started
 
 
+def _first_pages(index: dict, pages: int) -> dict:
+    """The first documents of the batch holding at least ``pages`` pages."""
+    taken: dict = {}
+    for rel, entries in index.items():
+        if sum(len(v) for v in taken.values()) >= pages:
+            break
+        taken[rel] = entries
+    return taken
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=40)
@@ -70,8 +126,15 @@ def main() -> None:
         print(f"batch: {len(index)} documents, {len(images)} pages, {cores} cores")
         floor, floor_wall = tesseract_floor([p for _, _, p in images], cores)
         print(f"floor (Tesseract CPU / cores): {floor:7.1f} s   (bare Tesseract on all cores: {floor_wall:.1f} s wall)")
-        ours_s = ours(batch, index, root / "ours", cores)
+        with TreeMemory() as memory:
+            ours_s = ours(batch, index, root / "ours", cores)
         print(f"ours (ingest.ocr, jobs={cores}):     {ours_s:7.1f} s   = {ours_s / floor:.2f} x floor")
+        quarter = _first_pages(index, len(images) // 4)
+        with TreeMemory() as small:
+            ours(batch, quarter, root / "ours-quarter", cores)
+        pages_small = sum(len(p) for p in quarter.values())
+        print(f"peak memory of the stage: {memory.peak:.0f} MB for {len(images)} pages, "
+              f"{small.peak:.0f} MB for {pages_small} pages")
         if args.skip_ocrmypdf:
             return
         (root / "ocrmypdf").mkdir()
