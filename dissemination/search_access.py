@@ -1,7 +1,8 @@
 """Turn ``--as ROLE:PRINCIPAL_ID`` into the search access filter, from what the catalog records:
 a party sees the cases where that ID number is a recorded party, a lawyer the cases with an
 authorisation for that licence number; both see only disclosable 正卷 documents, and of an
-archived case only once an archivist approved one of their reading requests for it."""
+archived case only once an archivist approved one of their reading requests for it.
+``search_as`` is the one search behind ``juanzong search`` and ``GET /search``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlmodel import select
 from archive.catalog import session
 from archive.catalog.models import Case, DisseminationRequest, LawyerAuthorisation
 from config import Settings
-from dissemination.search.base import Access
+from dissemination.search.base import Access, SearchQuery, SearchResult
 from dissemination.watermark import mask_id
 from schemas.errors import InputRejected
 
@@ -36,6 +37,15 @@ def access_for(settings: Settings, as_: str | None) -> Access:
             raise InputRejected("E504", as_, found=role)
         readable = [c for c in set(cases) if _readable_now(s, c, principal)]
     return Access(all_cases=False, case_numbers=tuple(sorted(readable)), readers_view=True)
+
+
+def search_as(settings: Settings, text: str, as_: str | None, *, case: str | None = None,
+              size: int = 10, offset: int = 0) -> SearchResult:
+    """One page of hits for ``text`` as the principal ``as_`` (``access_for``) may see them."""
+    from dissemination.search.registry import open_index
+
+    query = SearchQuery(text=text, access=access_for(settings, as_), case_number=case, size=size, offset=offset)
+    return open_index(settings).search(query)
 
 
 def _readable_now(s, case_number: str, principal: str) -> bool:

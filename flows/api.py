@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from archive.auditlog import configure_log
 from config import Settings
 from flows.api_reading import reading_router
+from flows.api_search import search_router
 from flows.api_stations import flow_submit, station_router
 
 
@@ -32,4 +33,5 @@ def create_app(settings: Settings) -> FastAPI:
                                       max_upload_bytes=settings.max_upload_bytes,
                                       max_zip_ratio=settings.max_zip_ratio))
     app.include_router(reading_router(settings))
+    app.include_router(search_router(settings))
     return app

@@ -86,6 +86,17 @@ def caller_of_key(catalog_url: str, key: str | None) -> Caller:
     return Caller(principal_id=p.id, roles=list(p.roles or []))
 
 
+def caller_dependency(settings: Settings) -> Callable[..., Caller]:
+    """The route dependency that turns ``X-API-Key`` into the calling service or archivist."""
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description="The reading service's or an archivist's API key.")
+
+    def caller(key: str | None = Depends(key_header)) -> Caller:
+        return caller_of_key(settings.catalog_url, key)
+
+    return caller
+
+
 def link_secret(settings: Settings) -> bytes:
     """The HMAC key for download links, created once beside the dissemination key (0600)."""
     assert settings.dissemination_key is not None  # derived by Settings
@@ -238,11 +249,7 @@ def reading_router(settings: Settings, *, verifier: IdentityVerifier | None = No
     """The reading-service routes; defaults verify against the catalog and notify by outbox."""
     api = _Reading(settings, verifier or CatalogVerifier(),
                    notifier or OutboxNotifier(settings.catalog_url), clock)
-    key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                              description="The reading service's or an archivist's API key.")
-
-    def caller(key: str | None = Depends(key_header)) -> Caller:
-        return caller_of_key(settings.catalog_url, key)
+    caller = caller_dependency(settings)
 
     def archivist(who: Caller = Depends(caller)) -> Caller:
         if not who.is_archivist:

@@ -65,24 +65,15 @@ def ingest(batch_dir: Path = typer.Argument(..., help="A station batch folder wi
          code)
 
 
-def _access(as_: str | None):
-    from dissemination.search_access import access_for
-
-    return access_for(_settings(), as_)
-
-
 @app.command()
 def search(query: str, case: Optional[str] = typer.Option(None, "--case"),
            as_: Optional[str] = typer.Option(None, "--as", help="ROLE:PRINCIPAL_ID, e.g. party:440103…"),
            size: int = typer.Option(10, "--size"), offset: int = typer.Option(0, "--offset"),
            as_json: bool = JsonOpt) -> None:
     """Full-text search over the archive, filtered by what the principal may see."""
-    from dissemination.search.base import SearchQuery
-    from dissemination.search.registry import open_index
+    from dissemination.search_access import search_as
 
-    result = open_index(_settings()).search(SearchQuery(text=query, access=_access(as_),
-                                                        case_number=case, size=size,
-                                                        offset=offset))
+    result = search_as(_settings(), query, as_, case=case, size=size, offset=offset)
     obj = {"total": result.total, "hits": [h.model_dump() for h in result.hits]}
     emit(obj, as_json, _table(f"{result.total} hits", ["case", "document", "page", "highlight"],
                               [[h.case_number, h.title, h.page, h.highlight] for h in result.hits]))
@@ -219,10 +210,12 @@ from flows.cli_intake import register as register_intake  # noqa: E402
 
 from flows.cli_archive import register as register_archive  # noqa: E402
 from flows.cli_reading import register as register_reading  # noqa: E402
+from flows.cli_review import register as register_review  # noqa: E402
 
 register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
+register_review(app, _settings)
 
 
 def _prefect_environment(settings: Settings) -> None:

@@ -1,5 +1,5 @@
 """Full-text search over archived pages: one interface (``base.SearchIndex``), two backends
-(``embedded`` SQLite FTS5, ``elasticsearch``), chosen by ``registry.open_index``."""
+(``embedded`` tantivy, ``elasticsearch``), chosen by ``registry.open_index``."""
 
 from dissemination.search.base import (
     Access, Health, IndexPage, IndexReport, RebuildHandle, SearchHit, SearchIndex, SearchQuery, SearchResult,

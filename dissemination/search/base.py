@@ -1,11 +1,12 @@
 """The search-index interface, its records, and what both backends share: query parsing,
 CJK bigram tokens and highlighting.
 
-Every query carries an ``Access``; backends apply it inside the query (SQL WHERE, ES bool
-filter), never by post-filtering a page of hits, so totals, counts and highlights of a reader
-never include 副卷 or non-disclosable pages or other cases. Highlights are cut from the hit's own
-stored text in Python, so both backends return the same snippet shape (ES's standard analyzer
-makes one token per Han character and would highlight ``<em>原</em><em>告</em>``).
+Every query carries an ``Access``; backends apply it inside the query (zero-score clauses of the
+tantivy boolean query, an ES bool filter), never by post-filtering a page of hits, so totals,
+counts and highlights of a reader never include 副卷 or non-disclosable pages or other cases.
+Highlights are cut from the hit's own stored text in Python, so both backends return the same
+snippet shape (ES's standard analyzer makes one token per Han character and would highlight
+``<em>原</em><em>告</em>``).
 """
 
 from __future__ import annotations

@@ -1,22 +1,31 @@
-"""The default index: one SQLite file with an FTS5 table of precomputed CJK bigram tokens.
+"""The default index: a tantivy index (Rust, one wheel from PyPI, no server) of precomputed CJK
+bigram tokens.
 
-Why this engine: it ships with Python (no server, no extra wheel), an FTS5 phrase of bigrams
-finds 2- and 4-character words exactly, and the access filter is plain SQL in the same
-statement as the MATCH. Figures in the README (benchmarks/search_index.py). A rebuild writes a
-new db file beside the live one, then ``os.replace``s the small ``CURRENT`` file that names the
-live db (replacing the db file itself would pair it with the old file's WAL); connections notice
-the change on their next call.
+Why this engine: an FTS5 phrase of bigrams finds 2- and 4-character words exactly too, but SQLite
+scores bm25 by visiting every match (and counts a phrase's documents for its idf by scanning its
+doclist again), so a word on most pages costs 100-400 ms at 100 k pages. Tantivy visits every
+match too (totals are exact) but cheaply: document frequencies from its term dictionary,
+bit-packed postings, length norms in a column. It takes the same pre-tokenised bigrams through
+its ``whitespace`` tokenizer. Figures in the README (benchmarks/search_index.py). The access
+filter is a zero-score clause of the same boolean query.
+
+Layout: ``index_dir/LIVE`` names the live index directory. A rebuild writes a new directory beside
+it, then ``os.replace``s ``LIVE``; readers notice on their next call and the old one is deleted
+(open memory maps keep their files until closed). One writer at a time per directory (tantivy's
+lock file), taken per call and released at once, so the CLI, the API and flows can share it.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
+import shutil
 import time
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from contextlib import contextmanager
 from pathlib import Path
+
+import tantivy
+from tantivy import Occur, Order, Query
 
 from dissemination.search.base import (
     READERS_VOLUME, Access, Health, IndexPage, IndexReport, RebuildHandle, SearchHit, SearchIndex,
@@ -25,211 +34,215 @@ from dissemination.search.base import (
 )
 from schemas.errors import Problem
 
-DB_NAME = "pages.sqlite"
-POINTER = "CURRENT"
-BATCH = 500
-_COLUMNS = ("aip_id", "case_number", "document_id", "source_path", "title", "page", "text", "court",
-            "case_type", "cause_of_action", "volume", "disclosable", "doc_type", "parties",
-            "filing_date", "closing_date")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pages (
-  id INTEGER PRIMARY KEY, aip_id TEXT NOT NULL, case_number TEXT NOT NULL, document_id TEXT NOT NULL,
-  source_path TEXT NOT NULL, title TEXT NOT NULL, page INTEGER NOT NULL, text TEXT NOT NULL,
-  court TEXT NOT NULL, case_type TEXT NOT NULL, cause_of_action TEXT NOT NULL, volume TEXT NOT NULL,
-  disclosable INTEGER NOT NULL, doc_type TEXT NOT NULL, parties TEXT NOT NULL,
-  filing_date TEXT, closing_date TEXT, UNIQUE (document_id, page));
-CREATE INDEX IF NOT EXISTS pages_aip ON pages (aip_id);
-CREATE INDEX IF NOT EXISTS pages_case ON pages (case_number, volume, disclosable);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 0');
-"""
-_FILTER_SQL = {
-    "court": "p.court = ?", "case_type": "p.case_type = ?", "cause_of_action": "p.cause_of_action = ?",
-    "volume": "p.volume = ?", "doc_type": "p.doc_type = ?", "aip_id": "p.aip_id = ?",
-    "document_id": "p.document_id = ?",
-    "party": "EXISTS (SELECT 1 FROM json_each(p.parties) WHERE json_each.value = ?)",
-}
+POINTER = "LIVE"
+DEFAULT_DIR = "pages"
+LEGACY = "pages*.sqlite*"  # the SQLite FTS5 index of earlier versions: rebuilt by `juanzong reindex`
+WRITER_HEAP = 64 * 1024 * 1024
+WRITER_WAIT_S = 60.0
+_KEYWORDS = ("key", "aip_id", "case_number", "document_id", "court", "case_type", "cause_of_action",
+             "volume", "doc_type", "parties")
+_STORED = ("aip_id", "case_number", "document_id", "source_path", "title", "page", "text")
+_FILTER_FIELDS = {"party": "parties"}
+
+
+def _schema() -> tantivy.Schema:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("tokens", tokenizer_name="whitespace", index_option="position")
+    for name in _KEYWORDS:
+        sb.add_text_field(name, stored=name in _STORED, tokenizer_name="raw", index_option="basic")
+    sb.add_boolean_field("disclosable", indexed=True)
+    sb.add_text_field("sort_key", fast=True, tokenizer_name="raw", index_option="basic")
+    for name in ("source_path", "title", "text"):
+        sb.add_text_field(name, stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_unsigned_field("page", stored=True)
+    return sb.build()
+
+
+SCHEMA = _schema()
 
 
 class EmbeddedIndex(SearchIndex):
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = Path(index_dir)
-        self._conn: sqlite3.Connection | None = None
-        self._conn_path: Path | None = None
+        self._index: tantivy.Index | None = None
+        self._index_path: Path | None = None
 
     @property
-    def db_path(self) -> Path:
-        """The live db file: the one ``CURRENT`` names, else ``pages.sqlite``."""
+    def live_path(self) -> Path:
+        """The live index directory: the one ``LIVE`` names, else ``pages/``."""
         pointer = self.index_dir / POINTER
-        name = pointer.read_text(encoding="utf-8").strip() if pointer.exists() else DB_NAME
+        name = pointer.read_text(encoding="utf-8").strip() if pointer.exists() else DEFAULT_DIR
         return self.index_dir / name
 
-    # -- connections -------------------------------------------------------------------------
-    def _live(self) -> sqlite3.Connection:
-        """The live file's connection, reopened when a rebuild has swapped the file."""
-        path = self.db_path
-        if self._conn is None or path != self._conn_path:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn, self._conn_path = _open(path), path
-        return self._conn
+    def _live(self) -> tantivy.Index:
+        """The live index, reopened when a rebuild has swapped it, reloaded to see new commits."""
+        path = self.live_path
+        if self._index is None or path != self._index_path:
+            self._index, self._index_path = _open(path), path
+        else:
+            self._index.reload()
+        return self._index
 
-    def _target(self, target: RebuildHandle | None) -> sqlite3.Connection:
+    def _target(self, target: RebuildHandle | None) -> tantivy.Index:
         return self._live() if target is None else _open(Path(target.name))
 
     # -- writing -----------------------------------------------------------------------------
     def index_pages(self, pages: Iterable[IndexPage], *, target: RebuildHandle | None = None) -> IndexReport:
-        conn = self._target(target)
+        """Each page replaces the one with its key; one commit for the call (the writer's heap
+        bounds memory: it flushes segments as it fills; committing every few hundred pages made
+        foreground merges cut indexing to a third)."""
+        index = self._target(target)
         indexed, errors = 0, []
-        try:
-            for chunk in _chunks(pages, BATCH):
-                with conn:
-                    for page in chunk:
-                        try:
-                            _upsert(conn, page)
-                            indexed += 1
-                        except (sqlite3.Error, ValueError) as exc:
-                            errors.append(Problem.of("E601", f"{page.source_path}#p{page.page}",
-                                                     reason=str(exc)))
-        finally:
-            if target is not None:
-                conn.close()
+        with _writer(index) as writer:
+            for page in pages:
+                try:
+                    writer.delete_documents_by_term("key", page.key)
+                    writer.add_document(_document(page))
+                    indexed += 1
+                except ValueError as exc:
+                    errors.append(Problem.of("E601", f"{page.source_path}#p{page.page}", reason=str(exc)))
         return IndexReport(indexed=indexed, errors=tuple(errors))
 
     def delete_aip(self, aip_id: str) -> int:
-        conn = self._live()
-        with conn:
-            ids = [r[0] for r in conn.execute("SELECT id FROM pages WHERE aip_id = ?", (aip_id,))]
-            conn.executemany("DELETE FROM fts WHERE rowid = ?", [(i,) for i in ids])
-            conn.execute("DELETE FROM pages WHERE aip_id = ?", (aip_id,))
-        return len(ids)
+        index = self._live()
+        n = _count(index.searcher(), Query.term_query(SCHEMA, "aip_id", aip_id))
+        if n:
+            with _writer(index) as writer:
+                writer.delete_documents_by_term("aip_id", aip_id)
+        return n
 
     def reset(self) -> None:
-        conn = self._live()
-        with conn:
-            conn.execute("DELETE FROM pages")
-            conn.execute("DELETE FROM fts")
+        with _writer(self._live()) as writer:
+            writer.delete_all_documents()
 
     def begin_rebuild(self) -> RebuildHandle:
-        path = self.index_dir / f"pages-{time.time_ns()}.sqlite"
-        _open(path).close()
+        path = self.index_dir / f"pages-{time.time_ns()}"
+        _open(path)
         return RebuildHandle(name=str(path))
 
     def finish_rebuild(self, handle: RebuildHandle) -> None:
-        """Point ``CURRENT`` at the new file, then delete the old one (open readers keep it)."""
-        new, old = Path(handle.name), self.db_path
+        """Point ``LIVE`` at the new directory, then delete the old one and any legacy SQLite file."""
+        new, old = Path(handle.name), self.live_path
         tmp = self.index_dir / f"{POINTER}.tmp"
         tmp.write_text(new.name + "\n", encoding="utf-8")
         os.replace(tmp, self.index_dir / POINTER)
         if old != new:
-            for path in (old, Path(f"{old}-wal"), Path(f"{old}-shm")):
-                path.unlink(missing_ok=True)
+            shutil.rmtree(old, ignore_errors=True)
+        for legacy in self.index_dir.glob(LEGACY):
+            legacy.unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
-        """Total and ranked page in two statements: a window count in the ranked one would make
-        the sorter carry every match's text (measured slower at 100k pages)."""
+        """Best first by BM25; with no words, in 案号, document, page order (as Elasticsearch)."""
         terms = query_terms(query.text)
-        where, params, match = _where(query, terms)
-        conn = self._live()
-        total = _count(conn, where, params, match)
-        order = "fts.rank" if match else "p.case_number, p.document_id, p.page"
-        rows = conn.execute(
-            f"SELECT p.aip_id, p.case_number, p.document_id, p.source_path, p.title, p.page, p.text, "
-            f"{'-fts.rank' if match else '0.0'} {_from(match)} WHERE {where} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?", (*params, query.size, query.offset)).fetchall()
-        hits = tuple(SearchHit(aip_id=r[0], case_number=r[1], document_id=r[2], source_path=r[3],
-                               title=r[4], page=r[5], score=float(r[7]), highlight=highlight(r[6], terms))
-                     for r in rows)
-        return SearchResult(total=total, hits=hits)
+        searcher = self._live().searcher()
+        tq = _query(query, terms)
+        if query.size <= 0:
+            return SearchResult(total=_count(searcher, tq), hits=())
+        order = {} if terms else {"order_by_field": "sort_key", "order": Order.Asc}
+        result = searcher.search(tq, query.size, count=True, offset=query.offset, **order)
+        hits = []
+        for key, address in result.hits:
+            doc = searcher.doc(address)
+            hits.append(SearchHit(score=float(key) if terms else 0.0, highlight=highlight(doc.get_first("text"), terms),
+                                  **{k: doc.get_first(k) for k in _STORED if k != "text"}))
+        return SearchResult(total=result.count, hits=tuple(hits))
 
     def count(self, query: SearchQuery) -> int:
-        where, params, match = _where(query, query_terms(query.text))
-        return _count(self._live(), where, params, match)
+        return _count(self._live().searcher(), _query(query, query_terms(query.text)))
 
     def health(self) -> Health:
         try:
-            n = self._live().execute("SELECT count(*) FROM pages").fetchone()[0]
-        except (OSError, sqlite3.Error) as exc:
-            return Health(ok=False, detail=f"{self.db_path}: {exc}")
-        return Health(ok=True, detail=f"embedded SQLite FTS5 at {self.db_path}: {n} pages")
+            n = self._live().searcher().num_docs
+        except (OSError, ValueError) as exc:
+            return Health(ok=False, detail=f"{self.live_path}: {exc}")
+        if n == 0 and any(self.index_dir.glob(LEGACY)):
+            return Health(ok=False, detail=f"{self.index_dir}: an SQLite index of an earlier version; "
+                                           "run `juanzong reindex`")
+        return Health(ok=True, detail=f"embedded tantivy index at {self.live_path}: {n} pages")
 
 
-def _open(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.executescript(_SCHEMA)
-    return conn
+def _open(path: Path) -> tantivy.Index:
+    path.mkdir(parents=True, exist_ok=True)
+    return tantivy.Index(SCHEMA, path=str(path), reuse=True)
 
 
-def _chunks(items: Iterable[IndexPage], size: int) -> Iterator[list[IndexPage]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
+@contextmanager
+def _writer(index: tantivy.Index) -> Iterator[tantivy.IndexWriter]:
+    """The directory's one writer, waited for while another process holds it; committed and
+    released on leaving (rolled back on an exception)."""
+    deadline, pause = time.monotonic() + WRITER_WAIT_S, 0.02
+    while True:
+        try:
+            writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
+            break
+        except ValueError as exc:
+            if "LockBusy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+    try:
+        yield writer
+        writer.commit()
+    except BaseException:
+        writer.rollback()
+        raise
+    finally:
+        writer.wait_merging_threads()  # also releases the lock
+    index.reload()
 
 
-def _upsert(conn: sqlite3.Connection, page: IndexPage) -> None:
-    old = conn.execute("SELECT id FROM pages WHERE document_id = ? AND page = ?",
-                       (page.document_id, page.page)).fetchone()
-    if old:
-        conn.execute("DELETE FROM fts WHERE rowid = ?", old)
-        conn.execute("DELETE FROM pages WHERE id = ?", old)
-    row = page.model_dump(mode="json")
-    row["parties"] = json.dumps(list(page.parties), ensure_ascii=False)
-    row["disclosable"] = int(page.disclosable)
-    cur = conn.execute(f"INSERT INTO pages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                       [row[c] for c in _COLUMNS])
-    tokens = cjk_tokens(f"{page.title}\n{page.case_number}\n{page.text}")
-    conn.execute("INSERT INTO fts (rowid, tokens) VALUES (?, ?)", (cur.lastrowid, " ".join(tokens)))
+def _document(page: IndexPage) -> tantivy.Document:
+    doc = tantivy.Document()
+    doc.add_text("tokens", " ".join(cjk_tokens(f"{page.title}\n{page.case_number}\n{page.text}")))
+    doc.add_text("key", page.key)
+    for name in ("aip_id", "case_number", "document_id", "court", "case_type", "cause_of_action",
+                 "volume", "doc_type", "source_path", "title", "text"):
+        doc.add_text(name, getattr(page, name))
+    for party in page.parties:
+        doc.add_text("parties", party)
+    doc.add_boolean("disclosable", page.disclosable)
+    doc.add_unsigned("page", page.page)
+    doc.add_text("sort_key", f"{page.case_number}\x00{page.document_id}\x00{page.page:08d}")
+    return doc
 
 
-def _fts_phrase(term: str) -> str | None:
-    tokens = cjk_tokens(term)
-    if not tokens:
-        return None
+def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    return searcher.search(query, 1, count=True).count
+
+
+def _phrase(term: str) -> tantivy.Query:
+    tokens = cjk_tokens(term)  # never empty for a term ``query_terms`` kept
     if len(tokens) == 1 and len(tokens[0]) == 1 and not tokens[0].isascii():
-        return f'"{tokens[0]}"*'  # one Han char: any bigram starting with it
-    return '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
+        return Query.phrase_prefix_query(SCHEMA, "tokens", tokens)  # one Han char: bigrams starting with it
+    if len(tokens) == 1:
+        return Query.term_query(SCHEMA, "tokens", tokens[0])
+    return Query.phrase_query(SCHEMA, "tokens", tokens)
 
 
-def _access_sql(access: Access) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
+def _access_filters(access: Access) -> list[tantivy.Query]:
+    filters = []
     if not access.all_cases:
-        clauses.append(f"p.case_number IN ({', '.join('?' * len(access.case_numbers)) or 'NULL'})")
-        params += access.case_numbers
+        filters.append(Query.term_set_query(SCHEMA, "case_number", list(access.case_numbers))
+                       if access.case_numbers else Query.empty_query())
     if access.readers_view:
-        clauses.append("p.volume = ? AND p.disclosable = 1")
-        params.append(READERS_VOLUME)
-    return clauses, params
+        filters += [Query.term_query(SCHEMA, "volume", READERS_VOLUME),
+                    Query.term_query(SCHEMA, "disclosable", True)]
+    return filters
 
 
-def _where(query: SearchQuery, terms: list[str]) -> tuple[str, list[object], str | None]:
-    """The WHERE clause: access first, then 案号, filters and the MATCH, all in one statement."""
+def _query(query: SearchQuery, terms: list[str]) -> tantivy.Query:
+    """Access first, then 案号 and filters as zero-score clauses, and every term as a phrase."""
     check_filters(query.filters)
-    clauses, params = _access_sql(query.access)
+    filters = _access_filters(query.access)
     if query.case_number is not None:
-        clauses.append("p.case_number = ?")
-        params.append(query.case_number)
+        filters.append(Query.term_query(SCHEMA, "case_number", query.case_number))
     for name, value in query.filters.items():
-        if name == "disclosable":
-            clauses.append("p.disclosable = ?")
-            params.append(int(is_disclosable_filter(value)))
-        else:
-            clauses.append(_FILTER_SQL[name])
-            params.append(value)
-    phrases = [p for p in map(_fts_phrase, terms) if p]
-    match = " AND ".join(phrases) or None
-    if match:
-        clauses.append("fts MATCH ?")
-        params.append(match)
-    return " AND ".join(clauses) or "1", params, match
-
-
-def _from(match: str | None) -> str:
-    return "FROM fts JOIN pages p ON p.id = fts.rowid" if match else "FROM pages p"
-
-
-def _count(conn: sqlite3.Connection, where: str, params: list[object], match: str | None) -> int:
-    return conn.execute(f"SELECT count(*) {_from(match)} WHERE {where}", params).fetchone()[0]
+        field = _FILTER_FIELDS.get(name, name)
+        filters.append(Query.term_query(SCHEMA, field, is_disclosable_filter(value)
+                                        if name == "disclosable" else value))
+    clauses = [(Occur.Must, _phrase(t)) for t in terms] + [(Occur.Must, Query.const_score_query(f, 0.0))
+                                                  for f in filters]
+    if not clauses:
+        return Query.all_query()
+    return Query.boolean_query(clauses)

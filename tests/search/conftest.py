@@ -6,7 +6,6 @@ with scripts/elasticsearch/start.sh). Each ES test gets its own index prefix."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,41 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from archive.records import aip_id_for, document_id_for
 from dissemination.search.base import IndexPage, SearchIndex
 from dissemination.search.embedded import EmbeddedIndex
-from ingest.manifest import read_manifest
 from tests.conftest import make_corpus
+from tests.search.corpus import corpus_pages
 
 ES_URL_ENV = "JUANZONG_TEST_ES_URL"
 
 
-def corpus_pages(out: Path) -> list[IndexPage]:
-    """Every page of a generated batch, with its ground-truth text, in manifest order."""
-    batch = sorted(p for p in out.iterdir() if p.is_dir() and p.name != "ground_truth")[0]
-    manifest = read_manifest(batch)
-    truth = json.loads((out / "ground_truth" / "index.json").read_text(encoding="utf-8"))
-    pages = []
-    for entry in manifest.files:
-        case = manifest.case(entry.case_number)
-        for rec in truth[entry.path]:
-            pages.append(IndexPage(
-                aip_id=aip_id_for(case.case_number), case_number=case.case_number,
-                document_id=document_id_for(case.case_number, entry.path), source_path=entry.path,
-                title=entry.document.title, page=rec["page"],
-                text=(out / "ground_truth" / rec["text"]).read_text(encoding="utf-8"),
-                court=case.court, case_type=case.case_type, cause_of_action=case.cause_of_action,
-                volume=entry.document.volume, disclosable=entry.document.disclosable,
-                doc_type=entry.document.doc_type, parties=tuple(p.name for p in case.parties),
-                filing_date=case.filing_date, closing_date=case.closing_date))
-    return pages
+@pytest.fixture(scope="session")
+def corpus_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated batch of two cases with its ground truth (the generator's ``out`` folder)."""
+    out = tmp_path_factory.mktemp("search-corpus") / "out"
+    make_corpus(out, "--cases", "2", "--seed", "1")
+    return out
 
 
 @pytest.fixture(scope="session")
-def pages(tmp_path_factory: pytest.TempPathFactory) -> list[IndexPage]:
-    out = tmp_path_factory.mktemp("search-corpus") / "out"
-    make_corpus(out, "--cases", "2", "--seed", "1")
-    return corpus_pages(out)
+def pages(corpus_out: Path) -> list[IndexPage]:
+    return corpus_pages(corpus_out)
 
 
 def es_client():

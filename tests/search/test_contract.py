@@ -4,12 +4,12 @@ on real generated case files. Expected counts come from the ground-truth text it
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 import pytest
 
 from dissemination.search.base import Access, IndexPage, SearchIndex, SearchQuery, join_han_lines
 from schemas.errors import InputRejected
+from tests.search.corpus import known_item_phrases
 
 ARCHIVIST = Access(all_cases=True, readers_view=False)
 
@@ -183,18 +183,7 @@ def test_reader_of_one_case_never_sees_another(index: SearchIndex, pages: list[I
     assert {h.case_number for h in all_hits(index, q("原告", access=reader_of(case)))} == {case}
 
 
-# -- known-item recall -----------------------------------------------------------------------
-
-def known_item_phrases(pages: list[IndexPage]) -> dict[str, str]:
-    """Per document, its rarest 4-character Han phrase (fewest documents containing it)."""
-    texts: dict[str, str] = {}
-    for p in pages:
-        texts[p.document_id] = texts.get(p.document_id, "") + "\n" + join_han_lines(p.text)
-    grams = {d: {m for run in re.findall(r"[\u4e00-\u9fff]{4,}", t) for m in
-                 (run[i:i + 4] for i in range(len(run) - 3))} for d, t in texts.items()}
-    df = Counter(g for gs in grams.values() for g in gs)
-    return {d: min(sorted(gs), key=lambda g: df[g]) for d, gs in grams.items() if gs}
-
+# -- known-item recall (benchmarks/search_recall.py prints it for a larger batch) -------------
 
 def test_known_item_recall_at_least_98_percent(index: SearchIndex, pages: list[IndexPage]) -> None:
     phrases = known_item_phrases(pages)
