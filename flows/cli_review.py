@@ -1,4 +1,4 @@
-"""CLI commands of the archivist's OCR review: ``review list|show|accept``.
+"""CLI commands of the archivist's OCR review: ``review list|show|accept`` and ``ocr retry``.
 
 ``register(app, get_settings)`` adds them to the ``juanzong`` Typer app; errors are raised as
 ``JuanzongError`` and become exit codes in ``flows.cli.main``. With ``--json`` each command
@@ -20,6 +20,29 @@ from flows._output import emit as _emit
 
 
 def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
+    _register_review(app, get_settings)
+    _register_retry(app, get_settings)
+
+
+def _register_retry(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
+    sub = typer.Typer(help="OCR of archived documents.")
+    app.add_typer(sub, name="ocr")
+
+    @sub.command("retry")
+    def retry(case: Optional[str] = typer.Option(None, "--case", help="Only this 案号."),
+              document: Optional[str] = typer.Option(None, "--document", help="Only this document id."),
+              as_json: bool = JsonOpt) -> None:
+        """Re-OCR documents whose OCR failed; each case read this time gets a new AIP version."""
+        from flows.retry_ocr import retry_ocr
+
+        out = retry_ocr(get_settings(), case_number=case, document_id=document)
+        text = (f"re-OCR'd {len(out.retried)} documents into "
+                f"{', '.join(f'{a.aip_id} v{a.version}' for a in out.aips) or 'no new version'}"
+                + "".join(f"\nfailed again: {d}: {e}" for d, e in out.failed_again.items()))
+        _emit(out.model_dump(mode="json"), as_json, text, 0 if not out.failed_again else 1)
+
+
+def _register_review(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
     sub = typer.Typer(help="Pages the OCR flagged (low confidence, blank, failed) for an archivist's review.")
     app.add_typer(sub, name="review")
 

@@ -220,6 +220,14 @@ def _archive_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
             record(sub, built, stored, batch_id, settings)
         return AipRecord(aip_id=sub.aip_id, case_number=sub.case.case_number, version=stored,
                          created=False)
+    return commit_case(sub, work, store, batch_id, settings)
+
+
+def commit_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
+                settings: Settings) -> AipRecord:
+    """Build on the head, commit unless the head moved meanwhile (then rebuild on the new
+    head), record; also the OCR retry's way to add a version."""
+    ocfl_id = ocfl_id_for(sub.aip_id)
     attempt = 1
     while True:
         base_version = store.head(ocfl_id)

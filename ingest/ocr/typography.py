@@ -74,16 +74,32 @@ def _drop_unpaired_quotes(out: list[str]) -> None:
 
 def repair_hocr(hocr: Path) -> str:
     """Apply the rules to every paragraph of ``hocr`` in place; return the page text
-    (paragraphs split by a blank line, lines by a newline, words by a space)."""
+    (paragraphs split by a blank line, lines by a newline, words as ``join_words`` joins them)."""
     tree = etree.parse(str(hocr))
     paragraphs = []
     for par in tree.xpath(_PAR_XPATH):
         words = par.xpath(_WORD_XPATH)
         _repair_words(words)
-        lines = [" ".join(t for w in line.xpath(_WORD_XPATH) if (t := _text(w))) for line in _lines(par)]
+        lines = [join_words([t for w in line.xpath(_WORD_XPATH) if (t := _text(w))]) for line in _lines(par)]
         paragraphs.append("\n".join(line for line in lines if line))
     tree.write(str(hocr), encoding="utf-8", xml_declaration=True)
     return "\n\n".join(p for p in paragraphs if p) + "\n"
+
+
+def join_words(words: Sequence[str]) -> str:
+    """Words of one line as Tesseract's text output joins them: no space between two CJK
+    characters (Tesseract cuts Chinese into one-character words), a space anywhere else."""
+    out = ""
+    for word in words:
+        if out and not (_is_cjk(out[-1]) and _is_cjk(word[0])):
+            out += " "
+        out += word
+    return out
+
+
+def _is_cjk(char: str) -> bool:
+    code = ord(char)
+    return (0x2E80 <= code <= 0x9FFF) or (0xF900 <= code <= 0xFAFF) or (0xFF00 <= code <= 0xFFEF)
 
 
 def _lines(par) -> list:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ocrmypdf.hocrtransform import HocrParser
 
-from ingest.ocr.typography import repair, repair_hocr
+from ingest.ocr.typography import join_words, repair, repair_hocr
 
 
 def test_angle_bracket_closed_by_round_bracket_becomes_round() -> None:
@@ -23,6 +23,12 @@ def test_title_marks_nested_in_title_marks_become_single_angle_brackets() -> Non
 def test_unpaired_quotes_are_dropped_and_pairs_kept() -> None:
     assert repair("审判长”朱秀，审判员“杨杰海") == "审判长朱秀，审判员杨杰海"
     assert repair("原告称：“被告欠款。”本院认为") == "原告称：“被告欠款。”本院认为"
+
+
+def test_words_join_like_tesseract_text_output() -> None:
+    assert join_words(["合议", "庭", "评", "议", "笔", "录"]) == "合议庭评议笔录"
+    assert join_words(["时", "间", ":", "2024", "年"]) == "时间 : 2024 年"
+    assert join_words(["No.", "4401"]) == "No. 4401"
 
 
 def test_table_rules_are_dropped_and_nothing_else_changes() -> None:
@@ -60,7 +66,7 @@ HOCR = """<?xml version="1.0" encoding="UTF-8"?>
 def test_hocr_is_repaired_in_place_and_stays_readable_by_the_text_layer_renderer(tmp_path: Path) -> None:
     hocr = tmp_path / "page.hocr"
     hocr.write_text(HOCR, encoding="utf-8")
-    assert repair_hocr(hocr) == "审判长朱秀 利息（以\n336,230元为基数)\n"
+    assert repair_hocr(hocr) == "审判长朱秀利息（以\n336,230元为基数)\n"
     assert "利息（以" in hocr.read_text(encoding="utf-8") and "|" not in hocr.read_text(encoding="utf-8")
     page = HocrParser(hocr).parse()  # the renderer folds width (NFKC), as the CER does
     words = [w.text for par in page.paragraphs for line in par.children for w in line.children]

@@ -1,0 +1,123 @@
+"""Re-OCR documents whose OCR failed at ingest, each case as a new AIP version.
+
+    find failed documents (catalog) -> check out the case's head version -> stage the archived
+    originals beside their submission's manifest -> ocr_documents -> build_aip on the head ->
+    sign -> commit (OCFL, refused if the head moved) -> verify -> catalog -> index
+
+An ingest never fails a batch over OCR: the original is archived with ``ocr.status = failed``.
+This flow takes those originals out of storage (byte-identical to what the station sent: the
+package checks them against the manifest again) and, for each document read this time, the
+new version gains its PDF/A, page texts and OCR record (the PREMIS OCR event follows from it).
+A document that fails again changes nothing; its failure is recorded as an event.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+from prefect import flow
+from pydantic import BaseModel
+from sqlmodel import select
+
+from archive.catalog import session
+from archive.catalog.models import Document
+from archive.catalog.record import record_event
+from archive.package import DocumentRecord, read_case_record
+from archive.records import AipRecord, CaseSubmission, SubmittedDocument, ocfl_id_for
+from archive.storage import Store
+from config import Settings
+from flows._runtime import open_store
+from flows._work import work_folder
+from flows.indexing import index_aip, queued
+from flows.ingest_batch import SOFTWARE, commit_case
+from ingest.manifest import BatchManifest
+from ingest.ocr import ocr_documents
+from ingest.ocr.options import OcrOptions
+
+
+class RetryOutcome(BaseModel):
+    retried: list[str] = []  # document ids read this time
+    failed_again: dict[str, str] = {}  # document id -> error
+    aips: list[AipRecord] = []
+
+
+def failed_documents(settings: Settings, *, case_number: str | None = None,
+                     document_id: str | None = None) -> dict[str, set[str]]:
+    """AIP id -> ids of its documents whose OCR failed, narrowed to a case or one document."""
+    with session(settings.catalog_url) as s:
+        query = select(Document).where(Document.ocr_status == "failed")
+        if case_number is not None:
+            query = query.where(Document.case_number == case_number)
+        if document_id is not None:
+            query = query.where(Document.document_id == document_id)
+        found: dict[str, set[str]] = defaultdict(set)
+        for doc in s.exec(query).all():
+            found[doc.aip_id].add(doc.document_id)
+    return dict(found)
+
+
+@flow(name="retry-ocr")
+def retry_ocr(settings: Settings, case_number: str | None = None,
+              document_id: str | None = None) -> RetryOutcome:
+    outcome = RetryOutcome()
+    store = open_store(settings)
+    with work_folder(settings.work_root, "retry-ocr") as work:
+        for aip_id, documents in sorted(failed_documents(settings, case_number=case_number,
+                                                         document_id=document_id).items()):
+            _retry_case(aip_id, documents, work / aip_id, store, settings, outcome)
+        for aip_id in queued(settings):
+            index_aip(aip_id, settings, store)
+    return outcome
+
+
+def _retry_case(aip_id: str, documents: set[str], work: Path, store: Store, settings: Settings,
+                outcome: RetryOutcome) -> None:
+    ocfl_id = ocfl_id_for(aip_id)
+    head = store.checkout(ocfl_id, work / "head")
+    case = read_case_record(head)
+    by_batch: dict[str, list[DocumentRecord]] = defaultdict(list)
+    for doc in case.documents:
+        if doc.document_id in documents and doc.ocr.status == "failed":
+            by_batch[doc.batch_id].append(doc)
+    for batch_id, docs in sorted(by_batch.items()):
+        staged, manifest = _stage(head, case.submissions, batch_id, docs, work / "staging" / batch_id)
+        results = ocr_documents([(d.entry.path, staged / d.entry.path) for d in docs], work / "ocr" / batch_id,
+                                OcrOptions.from_settings(settings))
+        read = [SubmittedDocument(entry=d.entry, ocr=r) for d, r in zip(docs, results, strict=True)
+                if r.status != "failed"]
+        for d, r in zip(docs, results, strict=True):
+            if r.status == "failed":
+                outcome.failed_again[d.document_id] = r.error or "failed"
+        _record_failures(settings, aip_id, [(d, r.error or "") for d, r in zip(docs, results, strict=True)
+                                            if r.status == "failed"])
+        if read:
+            sub = CaseSubmission(manifest=manifest, case=case.case, documents=tuple(read))
+            outcome.aips.append(commit_case(sub, work / "build" / batch_id, store, batch_id, settings))
+            outcome.retried += [d.document_id for d in read]
+
+
+def _stage(head: Path, submissions, batch_id: str, docs: list[DocumentRecord],
+           staging: Path) -> tuple[Path, BatchManifest]:
+    """The batch's manifest and the archived originals laid out as the station sent them, so
+    the new version keeps the submission's manifest bytes as they were."""
+    submission = next(s for s in submissions if s.batch_id == batch_id)
+    staging.mkdir(parents=True, exist_ok=True)
+    raw = (head / submission.manifest.path).read_bytes()
+    (staging / "manifest.json").write_bytes(raw)
+    for doc in docs:
+        target = staging / doc.entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(head / doc.original.path, target)
+    return staging, BatchManifest.model_validate_json(raw)
+
+
+def _record_failures(settings: Settings, aip_id: str, failures: list[tuple[DocumentRecord, str]]) -> None:
+    if not failures:
+        return
+    with session(settings.catalog_url) as s:
+        for doc, error in failures:
+            record_event(s, "ocr", agent=SOFTWARE, outcome="failure", aip_id=aip_id,
+                         object_path=doc.entry.path, detail=f"retry failed again: {error}")
+        s.commit()
