@@ -161,3 +161,21 @@ def test_reindex_after_losing_the_index_gives_the_same_results(archived, tmp_pat
     _, rebuilt = home("reindex")
     _, after = home("search", "原告")
     assert after == before and before["total"] > 0
+
+
+def test_show_returns_the_ocr_text_of_every_page_within_the_accuracy_goal(archived, corpus):
+    from ingest.ocr.quality import char_errors
+
+    cli, out = archived
+    truth_dir = corpus.parent / "ground_truth"
+    index = json.loads((truth_dir / "index.json").read_text(encoding="utf-8"))
+    edits = length = 0
+    for a in out["aips"]:
+        _, shown = cli("show", a["aip_id"])
+        for doc in shown["documents"]:
+            truth = {p["page"]: (truth_dir / p["text"]).read_text(encoding="utf-8") for p in index[doc["source_path"]]}
+            assert [p["page"] for p in doc["pages"]] == sorted(truth)
+            for page in doc["pages"]:
+                e, n = char_errors(truth[page["page"]], page["text"])
+                edits, length = edits + e, length + n
+    assert length and edits / length <= 0.03, f"weighted CER {edits / length:.2%} through juanzong show"
