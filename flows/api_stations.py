@@ -9,7 +9,8 @@
 A station authenticates with ``X-API-Key``; only the key's SHA-256 is stored
 (``Principal.api_key_hash``). Each station's uploads live under its own folder of the intake
 area, so another station's batch id is simply "not found". Ingest runs in a background
-worker; every error is JSON ``{"error": {code, path, message, problems}}`` with a stable code.
+worker; at startup, batches admitted before the last stop but never settled are queued
+again. Every error is JSON ``{"error": {code, path, message, problems}}`` with a stable code.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from ingest.intake import (
     is_safe_batch_id,
     manifest_field,
     parse_content_range,
+    pending_batches,
     receive_stream,
     refuse,
     run_submission,
@@ -178,6 +180,13 @@ class _Api:
                          quarantine_root=self.settings.quarantine_root)
         return self.status(staged)
 
+    def resume_pending(self) -> None:
+        """At startup: batches admitted before the last stop but never settled (the API or the
+        machine went down mid-ingest) are queued again; the flow resumes them without duplicates."""
+        for batch_dir in pending_batches(self.settings.intake_root):
+            self.pool.submit(run_submission, batch_dir, self.submit,
+                             quarantine_root=self.settings.quarantine_root)
+
     def status(self, staged: StagedBatch) -> BatchStatus:
         result = staged.read_result()
         if result is None:
@@ -228,6 +237,7 @@ def station_router(settings: Settings, submit: Submit, *,
         return station_of_key(settings.catalog_url, key)
 
     router = APIRouter(tags=["stations"], route_class=JsonErrorRoute, responses=_ERRORS)
+    router.add_event_handler("startup", api.resume_pending)
 
     @router.post("/batches", status_code=202, response_model=BatchStatus, openapi_extra=_ZIP_BODY)
     async def upload_zip(request: Request, station_id: str = Depends(station)) -> BatchStatus:

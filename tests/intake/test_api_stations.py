@@ -209,3 +209,21 @@ def test_whole_file_reupload_replaces_it(api, ingest, tmp_path: Path) -> None:
     client.post(f"/batches/{batch_id}/commit", content=(batch / "manifest.json").read_bytes(), headers=_h(key))
     assert _wait(client, key, batch_id)["status"] == "archived"
     assert ingest.seen[batch_id] == tree_digests(batch)
+
+
+def test_batches_admitted_before_a_restart_are_ingested_at_startup(settings: Settings, ingest: ManifestIngest,
+                                                                    tmp_path: Path) -> None:
+    from ingest.intake import StagedBatch, admit, pending_batches
+
+    key = add_station(settings.catalog_url, "GZZY-SM01")
+    staged = StagedBatch.of(settings.intake_root, "GZZY-SM01", "GZZY-SM01-20240301-001")
+    batch = make_batch(tmp_path / "src", "GZZY-SM01-20240301-001", {"a.pdf": 2048})
+    admit(batch, settings.intake_root, result_path=staged.result_path, batch_name=batch.name,
+          source="api:GZZY-SM01", station_id="GZZY-SM01")  # queued, then the API went down
+    assert len(pending_batches(settings.intake_root)) == 1 and not ingest.seen
+    app = FastAPI()
+    app.include_router(station_router(settings, ingest, max_upload_bytes=LIMIT))
+    with TestClient(app) as client:
+        body = _wait(client, key, batch.name)
+    assert body["status"] == "archived" and batch.name in ingest.seen
+    assert pending_batches(settings.intake_root) == []
