@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
+    notification_spool: Path | None = None
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
 
@@ -110,6 +111,7 @@ class Settings(BaseSettings):
             "dissemination_key": self.dissemination_key or home / "keys" / "dissemination.key",
             "dissemination_cert": self.dissemination_cert or home / "keys" / "dissemination.pem",
             "ocr_jobs": self.ocr_jobs or (os.cpu_count() or 1),
+            "notification_spool": self.notification_spool or home / "outbox",
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)

@@ -51,7 +51,7 @@ def _register_requests(app: typer.Typer, get_settings: Callable[[], Settings]) -
         view, files = rq.approve(s.catalog_url, request_id, principal_id=as_,
                                  issue=lambda rid: issue_request(rid, s),
                                  notifier=OutboxNotifier(s.catalog_url))
-        _emit({"request": view.model_dump(mode="json"), "files": files}, as_json,
+        _emit({"request": view.model_dump(mode="json"), "files": files, "delivery": _deliver(s)}, as_json,
               _line(view) + "".join(f"\n  {f}" for f in files))
 
     @sub.command("refuse")
@@ -62,7 +62,42 @@ def _register_requests(app: typer.Typer, get_settings: Callable[[], Settings]) -
         s = get_settings()
         view = rq.refuse(s.catalog_url, request_id, principal_id=as_, reason=reason,
                          notifier=OutboxNotifier(s.catalog_url))
-        _emit({"request": view.model_dump(mode="json")}, as_json, _line(view))
+        _emit({"request": view.model_dump(mode="json"), "delivery": _deliver(s)}, as_json, _line(view))
+
+
+def _deliver(settings: Settings) -> dict:
+    """Deliver the outbox right after a decision; a sender failure leaves messages pending."""
+    from flows.notifications import send_notifications
+
+    return send_notifications(settings).model_dump()
+
+
+def _register_notifications(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
+    sub = typer.Typer(help="Messages to requesters: the outbox and its delivery.")
+    app.add_typer(sub, name="notifications")
+
+    @sub.command("send")
+    def send(as_json: bool = JsonOpt) -> None:
+        """Deliver every pending message to the spool folder; exit 1 if some stay pending."""
+        out = _deliver(get_settings())
+        text = f"sent {len(out['sent'])}" + "".join(f"\nstill pending {i}: {e}" for i, e in out["failed"].items())
+        _emit(out, as_json, text, 1 if out["failed"] else 0)
+
+    @sub.command("list")
+    def list_(status: Optional[str] = typer.Option(None, "--status", help="pending | sent"),
+              as_json: bool = JsonOpt) -> None:
+        """Outbox messages, oldest first."""
+        from sqlmodel import select
+
+        from archive.catalog import session
+        from archive.catalog.models import Notification
+
+        with session(get_settings().catalog_url) as s:
+            query = select(Notification).order_by(Notification.created_at)
+            rows = s.exec(query if status is None else query.where(Notification.status == status)).all()
+        items = [r.model_dump(mode="json") for r in rows]
+        _emit({"notifications": items}, as_json,
+              "\n".join(f"{r['id']} {r['status']} {r['recipient']} {r['subject']}" for r in items) or "none")
 
 
 def _register_lawyers(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
@@ -100,7 +135,9 @@ def _register_principals(app: typer.Typer, get_settings: Callable[[], Settings])
 
 
 def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
-    """Add ``requests …``, ``lawyers authorise`` and ``principals add`` to the ``juanzong`` app."""
+    """Add ``requests …``, ``notifications …``, ``lawyers authorise`` and ``principals add`` to the
+    ``juanzong`` app."""
     _register_requests(app, get_settings)
+    _register_notifications(app, get_settings)
     _register_lawyers(app, get_settings)
     _register_principals(app, get_settings)

@@ -68,8 +68,15 @@ def watch_hot_folder(folder: str, stale_after: float = 300.0) -> list[dict]:
     return [r.model_dump(mode="json") for r in results]
 
 
+@flow(name="deliver-notifications")
+def deliver_notifications() -> dict:
+    from flows.notifications import send_notifications
+
+    return send_notifications(load_settings()).model_dump()
+
+
 FLOWS = {"scheduled-audit": scheduled_audit, "log-sign-head": log_sign_head,
-         "watch-hot-folder": watch_hot_folder}
+         "watch-hot-folder": watch_hot_folder, "deliver-notifications": deliver_notifications}
 
 
 def deployment_specs(settings: Settings, *, hot_folder: Path | None = None,
@@ -88,6 +95,8 @@ def deployment_specs(settings: Settings, *, hot_folder: Path | None = None,
                        parameters={"mode": "signature"}, description="daily signature and inventory check"),
         DeploymentSpec(name="log-sign-head", flow="log-sign-head", schedule={"cron": "55 23 * * *"},
                        description="sign the audit log chain head daily"),
+        DeploymentSpec(name="notifications", flow="deliver-notifications", schedule={"interval_seconds": 60},
+                       description="deliver requesters' notifications from the outbox"),
     ]
     if hot_folder is not None:
         specs.append(DeploymentSpec(name="watch", flow="watch-hot-folder", schedule={"interval_seconds": 60},

@@ -131,6 +131,13 @@ def test_cli_lists_approves_and_refuses(home, client, cli) -> None:
     assert code == 0 and out["request"]["status"] == "issued" and out["files"]
     code, out = cli("requests", "refuse", second, "--as", home.archivist_id, "--reason", "非本案代理人")
     assert code == 0 and out["request"]["status"] == "refused"
+    assert not out["delivery"]["failed"]
+    spooled = [json.loads(p.read_text("utf-8")) for p in home.settings.notification_spool.glob("*.json")]
+    assert {"issued", "refused"} <= {m["body"].split(": ")[-1].split(" — ")[0] for m in spooled
+                                     if m["request_id"] in (first, second)}
+    assert any("非本案代理人" in m["body"] for m in spooled if m["request_id"] == second)
+    code, pending = cli("notifications", "list", "--status", "pending")
+    assert code == 0 and not [n for n in pending["notifications"] if n["request_id"] in (first, second)]
     from schemas.errors import InputRejected
 
     with pytest.raises(InputRejected) as exc:
