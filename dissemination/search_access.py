@@ -35,7 +35,7 @@ def access_for(settings: Settings, as_: str | None) -> Access:
                 LawyerAuthorisation.licence_number == principal)).all()]
         else:
             raise InputRejected("E504", as_, found=role)
-        readable = [c for c in set(cases) if _readable_now(s, c, principal)]
+        readable = [c for c in set(cases) if _readable_now(s, c, role, principal)]
     return Access(all_cases=False, case_numbers=tuple(sorted(readable)), readers_view=True)
 
 
@@ -48,12 +48,15 @@ def search_as(settings: Settings, text: str, as_: str | None, *, case: str | Non
     return open_index(settings).search(query)
 
 
-def _readable_now(s, case_number: str, principal: str) -> bool:
+def _readable_now(s, case_number: str, role: str, principal: str) -> bool:
+    """In progress: yes. Archived: once one of this reader's requests was approved (a party's
+    requests are known by the masked ID number, a lawyer's by the licence number)."""
     case = s.get(Case, case_number)
     if case is None or case.status != "archived":
         return case is not None
+    mine = (DisseminationRequest.licence_number == principal if role == "lawyer"
+            else DisseminationRequest.requester_id == mask_id(principal))
     approved = s.exec(select(DisseminationRequest).where(
-        DisseminationRequest.case_number == case_number,
-        DisseminationRequest.requester_id == mask_id(principal),
+        DisseminationRequest.case_number == case_number, DisseminationRequest.role == role, mine,
         DisseminationRequest.status.in_(("approved", "issued")))).first()
     return approved is not None

@@ -73,7 +73,8 @@ def record_decision(request: ReadingRequest, decision: Decision, settings: Setti
     with session(settings.catalog_url) as s:
         s.add(DisseminationRequest(id=request_id, case_number=request.case_number,
                                    requester_name=r.name, requester_id=mask_id(r.id_number),
-                                   role=r.role, status=decision.status, reason=decision.reason))
+                                   role=r.role, status=decision.status, reason=decision.reason,
+                                   licence_number=(r.licence_number or "") if r.role == "lawyer" else ""))
         record_event(s, "access decision", agent=f"{r.role}:{mask_id(r.id_number)}",
                      outcome="success" if decision.status == "issued" else "failure",
                      detail=f"{request_id} {request.case_number}: {decision.status} "

@@ -192,6 +192,7 @@ class DisseminationRequest(SQLModel, table=True):
     requester_name: str = Field(max_length=100)
     requester_id: str = Field(max_length=64)
     role: str = Field(max_length=32)
+    licence_number: str = Field(default="", max_length=64)  # a lawyer's 执业证号, to match their searches
     status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved
     reason: str = ""
     created_at: datetime = Field(default_factory=utcnow)

@@ -53,10 +53,11 @@ def _as(who_key: str) -> str | None:
 def _approved(home, who, case_number: str) -> bool:
     """Whether an archivist approved one of this reader's requests for the case (other tests
     of the session may have done so); only then may an archived case show in their search."""
+    mine = (DisseminationRequest.licence_number == who.licence_number if who.role == "lawyer"
+            else DisseminationRequest.requester_id == mask_id(who.id_number))
     with session(home.settings.catalog_url) as s:
         rows = s.exec(select(DisseminationRequest).where(
-            DisseminationRequest.case_number == case_number,
-            DisseminationRequest.requester_id == mask_id(who.id_number),
+            DisseminationRequest.case_number == case_number, DisseminationRequest.role == who.role, mine,
             DisseminationRequest.status.in_(("approved", "issued")))).all()
     return bool(rows)
 
@@ -119,11 +120,24 @@ def test_search(home, who_key) -> None:
     access = access_for(home.settings, _as(who_key))
     seen = {h.case_number for h in index.search(SearchQuery(text="", access=access, size=100)).hits}
     expected = {_case(home, w) for w in SEARCH_MATRIX[who_key]}
-    if who_key == "party" and _approved(home, PEOPLE[who_key], home.archived):
+    if who_key in ("party", "lawyer") and _approved(home, PEOPLE[who_key], home.archived):
         expected.add(home.archived)
     assert seen == expected
     deliberation = index.count(SearchQuery(text=DELIBERATION, access=access))
     assert (deliberation > 0) == (who_key == "archivist"), "副卷 text only for the archivist"
+
+
+def test_lawyer_finds_an_archived_case_once_an_archivist_approved_the_request(home, client) -> None:
+    lawyer = PEOPLE["lawyer"]
+    r = client.post("/requests", json=body_for(lawyer, home.archived), headers=headers_for(home, lawyer))
+    assert r.json()["status"] == "pending_approval", r.text
+    before = access_for(home.settings, _as("lawyer")).case_numbers
+    assert (home.archived in before) == _approved(home, lawyer, home.archived)
+    decided = client.post(f"/requests/{r.json()['request_id']}/approve",
+                          headers={"X-API-Key": home.archivist_key})
+    assert decided.status_code == 200, decided.text
+    assert home.archived in access_for(home.settings, _as("lawyer")).case_numbers
+    assert home.archived not in access_for(home.settings, _as("lawyer_unauthorised")).case_numbers
 
 
 # --- download --------------------------------------------------------------------------------
