@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from archive.catalog import session
-from archive.catalog.models import Document, Page
+from archive.catalog.models import Aip, Document, Page
 from archive.catalog.record import record_event
 from dissemination.requests import require_archivist
 from schemas.errors import InputRejected, NotFound
@@ -32,6 +32,7 @@ class ReviewItem(BaseModel):
     page: int
     case_number: str
     aip_id: str
+    aip_version: int | None = None  # the head version, which ``juanzong export`` writes out
     source_path: str
     title: str
     flags: tuple[str, ...]
@@ -39,7 +40,7 @@ class ReviewItem(BaseModel):
     reviewed: bool
     ocr_status: str
     text: str = ""
-    image_path: str = ""  # the scan as sent, by its path in the AIP's bag (``juanzong export``)
+    image_path: str = ""  # the scan as sent, by its path in the AIP's bag; the page is page ``page`` of it
 
 
 def pending(catalog_url: str, *, case_number: str | None = None, flag: str | None = None,
@@ -62,22 +63,32 @@ def show(catalog_url: str, document_id: str, page: int) -> ReviewItem:
     """One page with its text and the path of its image in the AIP."""
     with session(catalog_url) as s:
         row, doc = _load(s, document_id, page)
-        return _item(s, row, doc, with_text=True)
+        aip = s.get(Aip, doc.aip_id)
+        return _item(s, row, doc, with_text=True).model_copy(
+            update={"aip_version": aip.head_version if aip else None})
 
 
 def accept(catalog_url: str, document_id: str, pages: list[int] | None, *, principal_id: str,
            note: str = "") -> list[ReviewItem]:
-    """Mark pages reviewed (all flagged pages of the document when ``pages`` is None) and log it."""
+    """Mark pages reviewed (every flagged page not yet reviewed when ``pages`` is None) and log it.
+
+    A page that carries no review flag is refused (E312): accepting it would log a review that
+    never had anything to look at, most likely a mistyped page number."""
     require_archivist(catalog_url, principal_id, f"review accept {document_id}")
     with session(catalog_url) as s:
         doc = s.get(Document, document_id)
         if doc is None:
             raise NotFound("E310", f"{document_id}")
         if pages is None:
-            rows = [p for p in s.exec(select(Page).where(Page.document_id == document_id)).all()
+            rows = [p for p in s.exec(select(Page).where(Page.document_id == document_id)
+                                      .order_by(Page.page)).all()
                     if _needs_review(p, None) and not p.reviewed]
         else:
-            rows = [_load(s, document_id, n)[0] for n in pages]
+            rows = [_load(s, document_id, n)[0] for n in dict.fromkeys(pages)]
+            unflagged = next((r for r in rows if not _needs_review(r, None)), None)
+            if unflagged is not None:
+                raise InputRejected("E312", f"{document_id}#p{unflagged.page}",
+                                    found=", ".join(unflagged.flags or ()) or "-")
         for row in rows:
             row.reviewed = True
             s.add(row)

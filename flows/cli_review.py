@@ -37,8 +37,10 @@ def _register_retry(app: typer.Typer, get_settings: Callable[[], Settings]) -> N
 
         out = retry_ocr(get_settings(), case_number=case, document_id=document)
         text = (f"re-OCR'd {len(out.retried)} documents into "
-                f"{', '.join(f'{a.aip_id} v{a.version}' for a in out.aips) or 'no new version'}"
+                f"{', '.join(f'{a.case_number} {a.aip_id} v{a.version}' for a in out.aips) or 'no new version'}"
                 + "".join(f"\nfailed again: {d}: {e}" for d, e in out.failed_again.items()))
+        if not out.retried and not out.failed_again:
+            text = "no document with failed OCR to retry / 没有需要重新识别的材料"
         _emit(out.model_dump(mode="json"), as_json, text, 0 if not out.failed_again else 1)
 
 
@@ -67,18 +69,22 @@ def _register_review(app: typer.Typer, get_settings: Callable[[], Settings]) -> 
         item = review.show(get_settings().catalog_url, document_id, page)
         confidence = "-" if item.confidence is None else f"{item.confidence:.1f}"
         text = (f"{item.case_number} {item.title} ({item.source_path}) page {item.page}\n"
-                f"AIP {item.aip_id}, scan at {item.image_path}\n"
+                f"AIP {item.aip_id} v{item.aip_version}: page {item.page} of {item.image_path}\n"
                 f"flags: {', '.join(item.flags) or '-'}  confidence: {confidence}  OCR: {item.ocr_status}  "
                 f"reviewed: {'yes' if item.reviewed else 'no'}\n---\n{item.text}")
         _emit(item.model_dump(), as_json, text)
 
     @sub.command("accept")
     def accept(document_id: str,
-               pages: Optional[list[int]] = typer.Argument(None, help="Page numbers; none = every flagged page."),
-               as_: str = typer.Option(..., "--as", help="The archivist's principal id, e.g. archivist:wang."),
+               pages: Optional[list[int]] = typer.Argument(None, help="Page numbers to accept."),
+               all_of_document: bool = typer.Option(False, "--all-of-document",
+                                                    help="Every flagged page of the document not yet reviewed."),
+               by: str = typer.Option(..., "--by", "--as", help="The archivist's principal id, e.g. archivist:wang."),
                note: str = typer.Option("", "--note", help="Why the page is acceptable as read."),
                as_json: bool = JsonOpt) -> None:
         """Accept flagged pages as read; who, when and why go into the preservation log."""
-        items = review.accept(get_settings().catalog_url, document_id, pages or None, principal_id=as_, note=note)
+        if bool(pages) == all_of_document:
+            raise typer.BadParameter("give page numbers or --all-of-document (not both)")
+        items = review.accept(get_settings().catalog_url, document_id, pages or None, principal_id=by, note=note)
         _emit({"accepted": [i.model_dump() for i in items]}, as_json,
               f"accepted {len(items)} pages of {document_id}: {', '.join(str(i.page) for i in items) or '-'}")
