@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from dissemination.seal import seal_pdf
-from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, register_fonts, watermark_pdf
+from dissemination.seal import Sealer
+from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, mark, register_fonts, watermark_pdf
 from schemas.errors import InputRejected
 
 TOC_NAME = "00-卷内目录.pdf"
@@ -126,16 +126,20 @@ def render_toc(rows: Sequence[tuple[str, str, int]], spec: WatermarkSpec, dest: 
     return dest
 
 
-def _issue_copy(src: Path, dest: Path, spec: WatermarkSpec, seal: SealConfig | None) -> Path:
-    """Watermark, then seal (the seal must be last: any later change would break it)."""
-    if seal is None:
+def sealer_for(seal: SealConfig | None) -> Sealer | None:
+    return None if seal is None else Sealer(key_path=seal.key_path, cert_path=seal.cert_path,
+                                            reason=seal.reason, location=seal.location)
+
+
+def issue_copy(src: Path, dest: Path, spec: WatermarkSpec, sealer: Sealer | None) -> Path:
+    """One reader's copy of ``src``: watermarked and, with a sealer, sealed in the same write
+    (the seal covers the watermark, so any later change breaks it)."""
+    if sealer is None:
         return watermark_pdf(src, dest, spec)
-    marked = watermark_pdf(src, dest.with_name(f".{dest.name}.wm.pdf"), spec)
-    try:
-        return seal_pdf(marked, dest, key_path=seal.key_path, cert_path=seal.cert_path,
-                        reason=seal.reason, location=seal.location)
-    finally:
-        marked.unlink(missing_ok=True)
+    if src.resolve() == dest.resolve():
+        raise ValueError(f"{src}: refusing to issue a copy in place")
+    with pikepdf.open(src) as pdf:
+        return sealer.write(mark(pdf, spec), dest)
 
 
 def _page_count(pdf: Path) -> int:
@@ -210,10 +214,11 @@ def build_dip(documents: Sequence[DipDocument], spec: WatermarkSpec, out_dir: Pa
     ordered = sorted(documents, key=lambda d: d.seq)
     folder = out_dir / spec.request_id
     folder.mkdir(parents=True, exist_ok=True)
-    copies = [_issue_copy(d.source_pdf, folder / copy_name(d), spec, seal) for d in ordered]
+    sealer = sealer_for(seal)
+    copies = [issue_copy(d.source_pdf, folder / copy_name(d), spec, sealer) for d in ordered]
     rows = [(p.name, d.title, _page_count(p)) for p, d in zip(copies, ordered, strict=True)]
     toc_plain = render_toc(rows, spec, folder / f".{TOC_NAME}.plain.pdf")
-    toc = _issue_copy(toc_plain, folder / TOC_NAME, spec, seal)
+    toc = issue_copy(toc_plain, folder / TOC_NAME, spec, sealer)
     toc_plain.unlink()
     pdfs = [toc, *copies]
     manifest = write_manifest(folder, pdfs, spec)

@@ -1,19 +1,21 @@
-"""The court's seal on a dissemination copy: a PAdES B-B signature made with pyHanko.
+"""The court's seal on a dissemination copy: a PAdES B-B signature with a visible seal.
 
-Each copy is signed once, as an incremental update, with the dissemination certificate
-(not the archive's AIP signing key), with the signing time in the signed attributes and a
-visible seal on page 1: a red round seal drawn with reportlab, showing the certificate's
-common name, with pyHanko printing the signing time over it. Any PDF reader can then
-tell whether the file changed after it was issued.
+Each copy is signed once with the dissemination certificate (not the archive's AIP signing
+key), with the signing time in the signature dictionary (/M, as PAdES requires) and a visible
+seal on page 1: a red round seal drawn with reportlab, showing the certificate's common name,
+with the signing time printed under it. Any PDF reader can then tell whether the file changed
+after it was issued. ``Sealer`` prepares what is the same for every copy (key, drawing,
+reserved signature size) once; ``pades.write_signed`` writes and signs a copy in one pass;
+pyHanko's validator judges the result (``validate_sealed``).
 
 Keys: ``ensure_dissemination_keys`` makes a self-signed development certificate when
 none exists (key file 0600); production points ``Settings.dissemination_key`` and
 ``dissemination_cert`` at the court's issued pair. Keys are read from the paths given,
 never copied into storage or printed.
 
-Signing is not byte-reproducible: pyHanko takes the signing time from the clock and a
-random second /ID, and ECDSA signatures are randomised. Issued DIPs are therefore kept as
-issued; regenerating one reproduces the unsigned bytes only.
+Signing is not byte-reproducible: the signing time comes from the clock and ECDSA
+signatures are randomised. Issued DIPs are therefore kept as issued; regenerating one
+reproduces the unsigned bytes only.
 """
 
 from __future__ import annotations
@@ -29,20 +31,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+import pikepdf
 from pydantic import BaseModel, ConfigDict
 from pyhanko.keys import load_cert_from_pemder
-from pyhanko.pdf_utils import content
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
+from pyhanko.sign import signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
-from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
 from reportlab.lib.colors import Color
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from dissemination.watermark import FONT_NAME, _cjk_glyphs
+from dissemination import pades
+from dissemination.watermark import FONT_NAME, LATIN_FONT_NAME, _cjk_glyphs
 from schemas.errors import ConfigurationError
 
 FIELD_NAME = "JuanzongSeal"
@@ -50,6 +52,10 @@ SEAL_SIZE = 110.0
 SEAL_MARGIN = 36.0
 SEAL_RED = Color(0.8, 0.05, 0.05)
 SEAL_LABEL = "电子阅卷专用章"
+TIME_BAND = 12.0  # points under the seal for the signing time
+TIME_SIZE = 6.5
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
+TIME_GLYPHS = "0123456789-:+ "  # every character TIME_FORMAT can print
 
 
 class SealStatus(BaseModel):
@@ -105,13 +111,28 @@ def _common_name(cert_path: Path) -> str:
     return str(names[0].value) if names else cert.subject.rfc4514_string()
 
 
+class SealDrawing(BaseModel):
+    """The seal as a one-page PDF, and the name of the font resource in it that prints the time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pdf: bytes
+    time_font: str
+
+
 @lru_cache(maxsize=4)
-def seal_image(common_name: str) -> bytes:
-    """The round red seal as a one-page PDF: name around the rim, a star, the label below."""
+def seal_image(common_name: str) -> SealDrawing:
+    """The round red seal: name around the rim, a star, the label below; the Latin font subset
+    also carries the digits of a signing time (drawn in an unused form), which each copy's
+    appearance prints under the seal without running reportlab again."""
     _cjk_glyphs()
     buffer = io.BytesIO()
     size = SEAL_SIZE
     canvas = Canvas(buffer, pagesize=(size, size), invariant=1, initialFontName=FONT_NAME)
+    canvas.beginForm("time-glyphs")
+    canvas.setFont(LATIN_FONT_NAME, TIME_SIZE)
+    canvas.drawString(0, 0, TIME_GLYPHS)
+    canvas.endForm()
     canvas.setStrokeColor(SEAL_RED)
     canvas.setFillColor(SEAL_RED)
     canvas.setLineWidth(2.5)
@@ -120,9 +141,10 @@ def seal_image(common_name: str) -> bytes:
     _draw_rim_text(canvas, common_name, size)
     canvas.setFont(FONT_NAME, 8)
     canvas.drawCentredString(size / 2, size * 0.24, SEAL_LABEL)
+    time_font = pdfmetrics.getFont(LATIN_FONT_NAME).getSubsetInternalName(0, canvas._doc)
     canvas.showPage()
     canvas.save()
-    return buffer.getvalue()
+    return SealDrawing(pdf=buffer.getvalue(), time_font=time_font)
 
 
 def _draw_star(canvas: Canvas, cx: float, cy: float, radius: float) -> None:
@@ -159,46 +181,60 @@ def _load_signer(key_path: str, cert_path: str, key_mtime: int, cert_mtime: int)
     return signer
 
 
-def _seal_box(writer: IncrementalPdfFileWriter) -> tuple[float, float, float, float]:
-    page = writer.root["/Pages"]["/Kids"][0].get_object()
-    while "/Kids" in page:
-        page = page["/Kids"][0].get_object()
-    box = page.get("/MediaBox", [0, 0, 595, 842])
-    right, bottom = float(box[2]), float(box[1])
-    x1 = right - SEAL_MARGIN - SEAL_SIZE
-    y1 = bottom + SEAL_MARGIN + 20
-    return x1, y1, x1 + SEAL_SIZE, y1 + SEAL_SIZE
+def _seal_rect(page: pikepdf.Page) -> pades.Rect:
+    """Bottom right of page 1, above the trace pattern: the seal and the time band under it."""
+    box = page.mediabox
+    x1 = float(box[2]) - SEAL_MARGIN - SEAL_SIZE
+    y1 = float(box[1]) + SEAL_MARGIN + 20 - TIME_BAND
+    return x1, y1, x1 + SEAL_SIZE, y1 + SEAL_SIZE + TIME_BAND
 
 
-def _stamp_style(seal_file: Path) -> TextStampStyle:
-    """pyHanko prints the signing time over the seal drawing (it imports the drawing by file name)."""
-    background = content.ImportedPdfPage(str(seal_file))
-    return TextStampStyle(stamp_text="%(ts)s", timestamp_format="%Y-%m-%d %H:%M:%S %z",
-                          background=background, background_opacity=1.0, border_width=0)
+class Sealer:
+    """Seals copies with one key pair: signer, drawing and signature size are prepared once."""
+
+    def __init__(self, *, key_path: Path, cert_path: Path, reason: str, location: str) -> None:
+        if not key_path.is_file() or not cert_path.is_file():
+            raise ConfigurationError("E408", str(key_path if not key_path.is_file() else cert_path))
+        signer = _load_signer(str(key_path), str(cert_path), key_path.stat().st_mtime_ns,
+                              cert_path.stat().st_mtime_ns)
+        self._drawing = seal_image(_common_name(cert_path))
+        self._drawing_pdf = pikepdf.open(io.BytesIO(self._drawing.pdf))
+        self._seal_form = self._drawing_pdf.make_indirect(self._drawing_pdf.pages[0].as_form_xobject())
+        self.spec = pades.SignatureSpec(cms=_cms_template(signer), field_name=FIELD_NAME, reason=reason,
+                                        location=location, appearance=self._appearance)
+
+    def write(self, pdf: pikepdf.Pdf, dest: Path) -> Path:
+        """Write the open ``pdf`` to ``dest``, sealed now."""
+        return pades.write_signed(pdf, dest, self.spec, datetime.now().astimezone().replace(microsecond=0))
+
+    def _appearance(self, pdf: pikepdf.Pdf, page: pikepdf.Page, signed_at: datetime):
+        """The widget's normal appearance: the seal drawing, the signing time centred under it."""
+        seal = pdf.copy_foreign(self._seal_form)
+        text = signed_at.strftime(TIME_FORMAT)
+        size = min(TIME_SIZE, TIME_SIZE * SEAL_SIZE / pdfmetrics.stringWidth(text, LATIN_FONT_NAME, TIME_SIZE))
+        x = (SEAL_SIZE - pdfmetrics.stringWidth(text, LATIN_FONT_NAME, size)) / 2
+        red = " ".join(f"{c:.3g}" for c in SEAL_RED.rgb())
+        content = (f"q 1 0 0 1 0 {TIME_BAND:g} cm /Seal Do Q\n"
+                   f"BT {red} rg /Time {size:.2f} Tf {x:.2f} 3 Td ({text}) Tj ET\n").encode()
+        resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Seal=seal),
+                                       Font=pikepdf.Dictionary(Time=seal.Resources.Font[self._drawing.time_font]))
+        form = pdf.make_stream(content, Type=pikepdf.Name.XObject, Subtype=pikepdf.Name.Form,
+                               BBox=[0, 0, SEAL_SIZE, SEAL_SIZE + TIME_BAND], Resources=resources)
+        return _seal_rect(page), form
+
+
+@lru_cache(maxsize=4)
+def _cms_template(signer: signers.Signer) -> pades.CmsTemplate:
+    return pades.CmsTemplate(signer)
 
 
 def seal_pdf(src: Path, dest: Path, *, key_path: Path, cert_path: Path, reason: str, location: str) -> Path:
     """Write ``src`` signed as PAdES B-B with a visible seal on page 1 to ``dest``."""
     if src.resolve() == dest.resolve():
         raise ValueError(f"{src}: refusing to seal a file in place")
-    if not key_path.is_file() or not cert_path.is_file():
-        raise ConfigurationError("E408", str(key_path if not key_path.is_file() else cert_path))
-    signer = _load_signer(str(key_path), str(cert_path), key_path.stat().st_mtime_ns, cert_path.stat().st_mtime_ns)
-    meta = signers.PdfSignatureMetadata(field_name=FIELD_NAME, reason=reason, location=location,
-                                        subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256")
-    tmp, seal_file = dest.with_name(f".{dest.name}.tmp"), dest.with_name(f".{dest.name}.seal.pdf")
-    seal_file.write_bytes(seal_image(_common_name(cert_path)))
-    try:
-        with src.open("rb") as infile, tmp.open("wb") as outfile:
-            writer = IncrementalPdfFileWriter(infile, strict=False)
-            spec = fields.SigFieldSpec(FIELD_NAME, box=_seal_box(writer), on_page=0)
-            fields.append_signature_field(writer, spec)
-            signers.PdfSigner(meta, signer=signer, stamp_style=_stamp_style(seal_file)).sign_pdf(
-                writer, output=outfile)
-    finally:
-        seal_file.unlink(missing_ok=True)
-    os.replace(tmp, dest)
-    return dest
+    sealer = Sealer(key_path=key_path, cert_path=cert_path, reason=reason, location=location)
+    with pikepdf.open(src) as pdf:
+        return sealer.write(pdf, dest)
 
 
 def _status_detail(status: PdfSignatureStatus) -> str:

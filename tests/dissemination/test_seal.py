@@ -1,12 +1,19 @@
-"""dissemination/seal.py: pyHanko signs, pyHanko's validator checks, one byte breaks it."""
+"""dissemination/seal.py: we sign (``dissemination.pades``), pyHanko's validator checks, one byte breaks it."""
 
 from __future__ import annotations
 
 import stat
+import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pikepdf
 import pytest
+from pyhanko.keys import load_cert_from_pemder
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
 
 from dissemination.dip import DipDocument
 from dissemination.seal import FIELD_NAME, ensure_dissemination_keys, seal_pdf, validate_sealed
@@ -72,3 +79,28 @@ def test_other_certificate_is_not_ours(sealed: Path, tmp_path: Path) -> None:
 def test_unsigned_file_is_not_sealed(corpus_documents: list[DipDocument], dev_keys) -> None:
     status = validate_sealed(corpus_documents[0].source_pdf, dev_keys[1])
     assert not status.intact and not status.valid
+
+
+@pytest.mark.parametrize("object_streams", ["disable", "generate"])
+def test_seal_update_is_well_formed_for_either_xref_kind(corpus_documents: list[DipDocument], spec: WatermarkSpec,
+                                                         dev_keys, tmp_path: Path, object_streams: str) -> None:
+    """The update is written by hand (``dissemination.pades``): it must extend an xref table and
+    an xref stream alike so that qpdf and pyHanko's strict reader accept the file unchanged."""
+    source = tmp_path / "source.pdf"
+    with pikepdf.open(corpus_documents[0].source_pdf) as pdf:
+        pages = len(pdf.pages)
+        pdf.save(source, object_stream_mode=getattr(pikepdf.ObjectStreamMode, object_streams))
+    marked = watermark_pdf(source, tmp_path / "marked.pdf", spec)
+    key, cert = dev_keys
+    before = datetime.now().astimezone().replace(microsecond=0)
+    sealed = seal_pdf(marked, tmp_path / "sealed.pdf", key_path=key, cert_path=cert, reason="电子阅卷", location="广州")
+    check = subprocess.run(["qpdf", "--check", str(sealed)], capture_output=True, text=True)
+    assert check.returncode == 0 and "WARNING" not in check.stdout + check.stderr, check.stdout + check.stderr
+    with sealed.open("rb") as handle:
+        signature = PdfFileReader(handle, strict=True).embedded_signatures[0]
+        status = validate_pdf_signature(signature, ValidationContext(trust_roots=[load_cert_from_pemder(str(cert))]))
+        assert status.intact and status.valid and status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        assert before <= status.signer_reported_dt <= datetime.now().astimezone()
+        assert PdfFileReader(handle, strict=True).xrefs.total_revisions == 2  # one write, one signed update
+    with pikepdf.open(sealed) as doc:
+        assert len(doc.pages) == pages and doc.Root.AcroForm.SigFlags == 3
