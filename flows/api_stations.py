@@ -8,7 +8,9 @@
 
 A station authenticates with ``X-API-Key``; only the key's SHA-256 is stored
 (``Principal.api_key_hash``). Each station's uploads live under its own folder of the intake
-area, so another station's batch id is simply "not found". Ingest runs in a background
+area, so another station's batch id is simply "not found"; a manifest naming another station
+is refused (E156) before anything is queued, since the catalog files the batch under the
+manifest's station. Ingest runs in a background
 worker; at startup, batches admitted before the last stop but never settled are queued
 again. Every error is JSON ``{"error": {code, path, message, problems}}`` with a stable code.
 """
@@ -43,6 +45,7 @@ from ingest.intake import (
     extract_zip,
     is_safe_batch_id,
     manifest_field,
+    manifest_string,
     parse_content_range,
     pending_batches,
     receive_stream,
@@ -110,6 +113,13 @@ def add_station(catalog_url: str, name: str, *, court: str = "") -> str:
         s.add(Station(id=name, court=court, principal_id=f"station:{name}"))
         s.commit()
     return key
+
+
+def check_station(claimed: str | None, station: str) -> None:
+    """Refuse a manifest that names another station (E156). An unreadable or missing
+    ``station_id`` is left to manifest validation, which reports it with its JSON path."""
+    if claimed is not None and claimed != station:
+        raise refuse("E156", "manifest.json", expected=station, found=claimed)
 
 
 def station_of_key(catalog_url: str, key: str | None) -> str:
@@ -214,6 +224,7 @@ class _Api:
             shutil.rmtree(unpacked, ignore_errors=True)
 
     def stage_unpacked(self, root: Path, unpacked: Path, station: str) -> BatchStatus:
+        check_station(manifest_field(root, "station_id"), station)
         batch_id = manifest_field(root, "batch_id") or (root.name if root != unpacked else "")
         if not batch_id:
             raise refuse("E149", "upload.zip", reason="no manifest.json batch_id and no batch folder")
@@ -267,6 +278,7 @@ def station_router(settings: Settings, submit: Submit, *,
             body += block
             if len(body) > MAX_MANIFEST_BYTES:
                 raise refuse("E140", "manifest.json", expected=MAX_MANIFEST_BYTES, found=len(body))
+        check_station(manifest_string(bytes(body), "station_id"), station_id)
         return api.queue(commit_staged(staged, bytes(body)), staged, station_id)
 
     @router.get("/batches/{batch_id}", response_model=BatchStatus)

@@ -283,8 +283,16 @@ def batch_root_of(extracted: Path) -> Path:
 def manifest_field(batch_dir: Path, name: str) -> str | None:
     """One top-level string of a manifest that may be broken; None when it cannot be read."""
     try:
-        value = json.loads((batch_dir / MANIFEST_NAME).read_bytes()).get(name)
-    except (OSError, ValueError, AttributeError):
+        return manifest_string((batch_dir / MANIFEST_NAME).read_bytes(), name)
+    except OSError:
+        return None
+
+
+def manifest_string(manifest: bytes, name: str) -> str | None:
+    """``manifest_field`` for manifest bytes not yet on disk (a commit's body)."""
+    try:
+        value = json.loads(manifest).get(name)
+    except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) else None
 

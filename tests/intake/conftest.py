@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -57,8 +58,13 @@ class ManifestIngest:
                            aips=[] if problems else [{"aip_id": "test", "version": 1}])
 
 
-def make_batch(root: Path, batch_id: str, sizes: dict[str, int], *, seed: int = 0) -> Path:
-    """A batch folder with random files and a manifest listing their sizes and SHA-256."""
+def make_batch(root: Path, batch_id: str, sizes: dict[str, int], *, seed: int = 0,
+               station_id: str | None = None) -> Path:
+    """A batch folder with random files and a manifest listing their sizes and SHA-256. The
+    station is the batch id's prefix when it follows the stations' ``<station>-<date>-<seq>``
+    naming (the API refuses a manifest naming another station than the key's)."""
+    named = re.fullmatch(r"(.+)-\d{8}-\d{3}", batch_id)
+    station_id = station_id or (named.group(1) if named else "TEST-SM01")
     batch = root / batch_id
     files = []
     for i, (rel, size) in enumerate(sizes.items()):
@@ -67,7 +73,7 @@ def make_batch(root: Path, batch_id: str, sizes: dict[str, int], *, seed: int = 
         data = os.urandom(size) if seed == 0 else bytes((seed + i + k) % 251 for k in range(size))
         path.write_bytes(data)
         files.append({"path": rel, "byte_size": size, "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"manifest_version": "1.0", "batch_id": batch_id, "station_id": "TEST-SM01",
+    manifest = {"manifest_version": "1.0", "batch_id": batch_id, "station_id": station_id,
                 "files": files}
     (batch / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
     return batch

@@ -17,6 +17,7 @@ from archive.catalog import session
 from archive.catalog.models import Principal
 from config.settings import Settings
 from flows.api_stations import add_station, station_router
+from ingest.intake import pending_batches
 from tests.intake.conftest import ManifestIngest, make_batch, tree_digests
 
 LIMIT = 8 << 20
@@ -227,3 +228,28 @@ def test_batches_admitted_before_a_restart_are_ingested_at_startup(settings: Set
         body = _wait(client, key, batch.name)
     assert body["status"] == "archived" and batch.name in ingest.seen
     assert pending_batches(settings.intake_root) == []
+
+
+def test_manifest_naming_another_station_is_refused_before_queueing(api, ingest, settings: Settings,
+                                                                     tmp_path: Path) -> None:
+    """A station's key decides who sent a batch; a manifest claiming another station is refused
+    (E156) on both paths, nothing is queued, and a corrected commit of the same upload goes through."""
+    client, keys = api
+    key = keys["GZZY-SM01"]
+    forged = make_batch(tmp_path / "zip", "GZZY-SM01-20240424-030", {"a.pdf": 300}, station_id="GZZY-SM02")
+    r = client.post("/batches", content=_zip_of(forged), headers=_h(key))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "E156", r.text
+    assert "GZZY-SM02" in r.json()["error"]["message"]
+    assert client.get("/batches", headers=_h(key)).json() == []
+
+    batch_id = "GZZY-SM01-20240424-031"
+    batch = make_batch(tmp_path / "files", batch_id, {"a.pdf": 300})
+    client.post(f"/batches/{batch_id}/files/a.pdf", content=(batch / "a.pdf").read_bytes(), headers=_h(key))
+    manifest = json.loads((batch / "manifest.json").read_text("utf-8"))
+    wrong = client.post(f"/batches/{batch_id}/commit", headers=_h(key),
+                        content=json.dumps({**manifest, "station_id": "GZZY-SM02"}).encode())
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "E156"
+    assert pending_batches(settings.intake_root) == [] and batch_id not in ingest.seen
+    right = client.post(f"/batches/{batch_id}/commit", content=(batch / "manifest.json").read_bytes(), headers=_h(key))
+    assert right.status_code == 202, right.text
+    assert _wait(client, key, batch_id)["status"] == "archived" and ingest.seen[batch_id] == tree_digests(batch)
