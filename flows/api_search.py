@@ -34,7 +34,7 @@ def reader_as(who: Caller, as_: str | None) -> str | None:
 
 def search_router(settings: Settings) -> APIRouter:
     caller = caller_dependency(settings)
-    errors = {code: {"model": ErrorBody} for code in (401, 403, 422)}
+    errors = {code: {"model": ErrorBody} for code in (401, 403, 422, 503)}
     router = APIRouter(tags=["search"], route_class=JsonErrorRoute, responses=errors)
 
     @router.get("/search", response_model=SearchResult)

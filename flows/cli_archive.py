@@ -20,9 +20,6 @@ from flows._output import emit as _emit
 from schemas.errors import ExitCode
 
 
-
-
-
 def _register_log(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
     sub = typer.Typer(help="The hash-chained audit log of preservation actions.")
     app.add_typer(sub, name="log")

@@ -111,3 +111,7 @@ class NotFound(JuanzongError):
 
 class ConfigurationError(JuanzongError):
     exit_code = ExitCode.settings
+
+
+class Unavailable(JuanzongError):
+    """A service the archive needs (the search cluster) does not answer: try again later."""

@@ -23,7 +23,7 @@ from dissemination.search.base import (
     SearchResult, check_filters, highlight, is_disclosable_filter, join_han_lines, query_terms,
 )
 from schemas import load_json
-from schemas.errors import Problem
+from schemas.errors import Problem, Unavailable
 
 CHUNK_PAGES = 500
 CHUNK_BYTES = 10 * 1024 * 1024
@@ -123,6 +123,12 @@ class ElasticsearchIndex(SearchIndex):
 
     # -- reading -----------------------------------------------------------------------------
     def search(self, query: SearchQuery) -> SearchResult:
+        try:
+            return self._search(query)
+        except TransportError as exc:  # the cluster does not answer: the caller may retry (503)
+            raise Unavailable("E603", self.alias, reason=f"{type(exc).__name__}: {exc}"[:200]) from exc
+
+    def _search(self, query: SearchQuery) -> SearchResult:
         self._ensure()
         terms = query_terms(query.text)
         resp = self.es.search(index=self.alias, query=_query(query, terms), from_=query.offset,

@@ -138,3 +138,22 @@ def test_generated_requests_never_give_a_server_error(api: Api) -> None:
                 assert response.json()["error"]["code"], (case.query, response.text)
 
     run()
+
+
+def test_unreachable_elasticsearch_is_503_not_a_crash(api: Api) -> None:
+    """With the cluster down the search is unavailable, not broken: 503 with E603 over HTTP, and
+    the CLI's function raises the same coded error (exit 1) instead of a transport traceback."""
+    import socket
+
+    from schemas.errors import Unavailable
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = api.settings.model_copy(update={"index_backend": "elasticsearch", "es_url": f"http://127.0.0.1:{port}"})
+    client = TestClient(create_app(down))
+    r = client.get("/search", params={"q": "原告"}, headers={"X-API-Key": api.archivist_key})
+    assert r.status_code == 503 and r.json()["error"]["code"] == "E603", r.text
+    with pytest.raises(Unavailable) as caught:
+        search_as(down, "原告", None)
+    assert caught.value.code == "E603" and caught.value.exit_code == 1
