@@ -63,6 +63,7 @@ A4 = (595.0, 842.0)
 ANGLE = 30.0
 OPACITY = 0.25
 FONT_SIZE = 11.0
+STAMP_COMPRESSION = 0  # qpdf compresses the stamp when it writes the copy, faster than reportlab
 TILE = (250.0, 150.0)  # horizontal and vertical step between blocks, in rotated space
 BLOCK_FORM = "block"
 BLOCK_BOX = (-10.0, -60.0, 420.0, 20.0)  # the block's four lines start at (0, 0) and run down
@@ -183,7 +184,8 @@ def stamp_bytes(spec: WatermarkSpec, size: tuple[float, float] = A4) -> bytes:
     """The one-page stamp PDF of ``size`` points; same spec, same bytes (cached: a DIP reuses it)."""
     _cjk_glyphs()
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=size, invariant=1, pageCompression=1, initialFontName=LATIN_FONT_NAME)
+    canvas = Canvas(buffer, pagesize=size, invariant=1, pageCompression=STAMP_COMPRESSION,
+                    initialFontName=LATIN_FONT_NAME)
     _draw_tiles(canvas, spec, size)
     _draw_hidden(canvas, spec)
     canvas.showPage()
