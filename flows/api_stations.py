@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -74,12 +75,27 @@ class BatchStatus(BaseModel):
     error: dict | None = None
 
 
+_PREFECT_START = threading.Lock()
+
+
+def _prefect_api_ready() -> None:
+    """Start Prefect's ephemeral API (if no server is configured) one thread at a time. Its
+    start is not thread-safe: ingest workers whose first flows begin together start two
+    servers on one database ("duplicate column") or use one not yet started ("Server
+    process did not start"), and those batches end in error."""
+    from prefect.client.orchestration import get_client
+
+    with _PREFECT_START, get_client(sync_client=True) as client:
+        client.api_healthcheck()
+
+
 def flow_submit(settings: Settings) -> Submit:
     """The ingest flow as the submission callable; Prefect is imported on first use only."""
 
     def submit(batch_dir: Path):
         from flows.ingest_batch import ingest_batch
 
+        _prefect_api_ready()
         return ingest_batch(batch_dir, settings)
 
     return submit

@@ -59,7 +59,7 @@ def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version
     """The AIP, its new version, and the documents and pages this version brought."""
     aip = s.get(Aip, built.aip_id) or Aip(aip_id=built.aip_id, case_number=built.case_number,
                                          ocfl_id=ocfl_id_for(built.aip_id))
-    aip.head_version = version
+    aip.head_version = max(aip.head_version or 0, version)  # two ingests of one case may record out of order
     s.add(aip)
     s.flush()
     s.add(AipVersion(aip_id=built.aip_id, version=version, batch_id=batch_id,

@@ -171,10 +171,22 @@ class OcflStore(Store):
         return self.root / object_path_for(object_id)
 
     def _init_root(self) -> None:
+        """Create the root's declaration files, holding a lock on the root folder: two flows
+        opening a new root at once must not take each other's half-made root for a foreign one."""
         namaste = self.root / ROOT_NAMASTE
         if namaste.exists():
             return
-        if self.root.exists() and any(self.root.iterdir()):
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not namaste.exists():
+                self._create_root(namaste)
+        finally:
+            os.close(fd)
+
+    def _create_root(self, namaste: Path) -> None:
+        if any(self.root.iterdir()):
             raise InputRejected("E404", str(self.root), reason="not empty and not an OCFL storage root")
         layout_dir = self.root / "extensions" / LAYOUT
         layout_dir.mkdir(parents=True, exist_ok=True)

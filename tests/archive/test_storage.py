@@ -43,6 +43,16 @@ def test_second_version_dedups_and_checkout_gives_each_state(tmp_path: Path, sto
     assert record.size == 8 and store.path(OBJECT, "data/METS.xml", 1).read_bytes() == b"<mets/>\n"
 
 
+def test_a_new_root_opened_by_many_flows_at_once(tmp_path: Path):
+    """Ingests that start together each open the store; none may take another's half-made root
+    for a foreign folder (E404)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: OcflStore(tmp_path / "root"), range(32)))
+    store_validate_root(tmp_path / "root")
+
+
 def test_replica_receives_identical_versions(tmp_path: Path, store_bag: Path):
     store = open_store(tmp_path / "primary", tmp_path / "replica")
     assert isinstance(store, ReplicatedStore)
