@@ -67,3 +67,28 @@ def test_case_and_event_round_trip_with_chinese_text(catalog_url):
         assert case.parties[0]["name"] == "张三" and case.status == "in_progress"
         ev = s.exec(select(PreservationEvent).where(PreservationEvent.aip_id == "a1")).one()
         assert ev.detail == "归档 v1"
+
+
+def test_head_version_never_goes_back_when_versions_are_recorded_out_of_order(catalog_url, tmp_path):
+    """Two ingests of one case commit v2 and v3 in order but may reach the catalog the other way
+    round: the head stays the newest version and both versions are listed."""
+    from archive.catalog.models import Aip, AipVersion
+    from archive.catalog.record import record_aip_version
+    from archive.records import BuiltAip, CaseSubmission
+    from ingest.manifest import read_manifest
+    from ingest.sample import write_sample_batch
+
+    manifest = read_manifest(write_sample_batch(tmp_path / "sample", seed=2))
+    case = manifest.cases[0]
+    sub = CaseSubmission(manifest=manifest, case=case, documents=())
+    built = BuiltAip(aip_id=sub.aip_id, case_number=case.case_number, bag_dir=tmp_path, payload_digest="0" * 64)
+    for version in (1, 3, 2):
+        with session(catalog_url) as s:
+            upsert_case(s, case)
+            record_aip_version(s, sub, built, version, batch_id=f"B{version}", tagmanifest_sha256="0" * 64,
+                               certificate="")
+            s.commit()
+    with session(catalog_url) as s:
+        assert s.get(Aip, sub.aip_id).head_version == 3
+        versions = s.exec(select(AipVersion).where(AipVersion.aip_id == sub.aip_id)).all()
+        assert sorted(v.version for v in versions) == [1, 2, 3]
