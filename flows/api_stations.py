@@ -76,17 +76,24 @@ class BatchStatus(BaseModel):
 
 
 _PREFECT_START = threading.Lock()
+_PREFECT_READY = threading.Event()
 
 
 def _prefect_api_ready() -> None:
-    """Start Prefect's ephemeral API (if no server is configured) one thread at a time. Its
-    start is not thread-safe: ingest workers whose first flows begin together start two
+    """Start Prefect's ephemeral API (if no server is configured) once, one thread at a time.
+    Its start is not thread-safe: ingest workers whose first flows begin together start two
     servers on one database ("duplicate column") or use one not yet started ("Server
-    process did not start"), and those batches end in error."""
+    process did not start"), and those batches end in error. Once up it stays up for the
+    process, so later batches skip the check."""
+    if _PREFECT_READY.is_set():
+        return
     from prefect.client.orchestration import get_client
 
-    with _PREFECT_START, get_client(sync_client=True) as client:
-        client.api_healthcheck()
+    with _PREFECT_START:
+        if not _PREFECT_READY.is_set():
+            with get_client(sync_client=True) as client:
+                client.api_healthcheck()
+            _PREFECT_READY.set()
 
 
 def flow_submit(settings: Settings) -> Submit:
