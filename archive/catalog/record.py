@@ -4,9 +4,13 @@ the caller commits, so one stage's records land together or not at all."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, select
 
 from archive.auditlog import queue_event
 from archive.catalog.models import (
@@ -23,13 +27,42 @@ from archive.catalog.models import (
 from archive.records import BuiltAip, CaseSubmission, ocfl_id_for
 from ingest.manifest import CaseMeta
 
+Row = TypeVar("Row", bound=SQLModel)
+
+_DIALECT_INSERTS: dict[str, Callable[[sa.Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def _get_or_insert(s: Session, row: Row) -> Row:
+    """The catalog's row with ``row``'s primary key, inserted from ``row`` when there is none.
+
+    Two ingests may record the first versions of one case at once and both find no row: the
+    INSERT skips a row that exists or is being inserted (waiting for that transaction), where a
+    plain INSERT would fail the second ingest with an IntegrityError; the re-read then sees it,
+    and raises NoResultFound if the clash was another row's unique column, not this key."""
+    model = type(row)
+    key = sa.inspect(model).primary_key_from_instance(row)
+    found = s.get(model, key)
+    if found is None:
+        _insert_unless_clashing(s, row)
+        found = s.get_one(model, key)
+    return found
+
+
+def _insert_unless_clashing(s: Session, row: SQLModel) -> None:
+    """INSERT .. ON CONFLICT DO NOTHING on every unique key: PostgreSQL checks a table's unique
+    indexes in its own order, so naming only the primary key lets a racing INSERT fail on another
+    unique column (Aip.case_number) first."""
+    table = type(row).__table__
+    values = {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
+    s.execute(_DIALECT_INSERTS[s.get_bind().dialect.name](table).values(values).on_conflict_do_nothing())
+
 
 def upsert_case(s: Session, meta: CaseMeta) -> Case:
     """Cases are described again by every batch; the newest description wins, status and 档号 stay."""
-    row = s.get(Case, meta.case_number) or Case(case_number=meta.case_number, court=meta.court,
-                                                court_code=meta.court_code, case_type=meta.case_type,
-                                                procedure=meta.procedure,
-                                                cause_of_action=meta.cause_of_action)
+    row = _get_or_insert(s, Case(case_number=meta.case_number, court=meta.court, court_code=meta.court_code,
+                                 case_type=meta.case_type, procedure=meta.procedure,
+                                 cause_of_action=meta.cause_of_action))
     row.court, row.court_code, row.case_type = meta.court, meta.court_code, meta.case_type
     row.procedure, row.cause_of_action = meta.procedure, meta.cause_of_action
     row.parties = [p.model_dump(exclude_none=True) for p in meta.parties]
@@ -57,8 +90,8 @@ def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str,
 def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version: int, *,
                        batch_id: str, tagmanifest_sha256: str, certificate: str) -> None:
     """The AIP, its new version, and the documents and pages this version brought."""
-    aip = s.get(Aip, built.aip_id) or Aip(aip_id=built.aip_id, case_number=built.case_number,
-                                         ocfl_id=ocfl_id_for(built.aip_id))
+    aip = _get_or_insert(s, Aip(aip_id=built.aip_id, case_number=built.case_number,
+                                ocfl_id=ocfl_id_for(built.aip_id)))
     aip.head_version = max(aip.head_version or 0, version)  # two ingests of one case may record out of order
     s.add(aip)
     s.flush()

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from archive.catalog import open_catalog, session
-from archive.catalog.models import Case, PreservationEvent
-from archive.catalog.record import record_event, upsert_case
-from ingest.manifest import CaseMeta, Party
+from archive.catalog.models import Aip, AipVersion, Case, PreservationEvent
+from archive.catalog.record import record_aip_version, record_event, upsert_case
+from archive.records import BuiltAip, CaseSubmission
+from ingest.manifest import CaseMeta, Party, read_manifest
+from ingest.sample import write_sample_batch
 
 TABLES = {"principal", "station", "batch", "submittedfile", "case", "document", "page", "aip",
           "aipversion", "certificate", "preservationevent", "auditrun", "auditfinding",
@@ -69,26 +77,76 @@ def test_case_and_event_round_trip_with_chinese_text(catalog_url):
         assert ev.detail == "归档 v1"
 
 
+def _first_aip(tmp_path: Path) -> tuple[CaseSubmission, BuiltAip]:
+    """A submission of the sample batch's first case and the AIP it would build, no documents."""
+    manifest = read_manifest(write_sample_batch(tmp_path / "sample", seed=2))
+    sub = CaseSubmission(manifest=manifest, case=manifest.cases[0], documents=())
+    built = BuiltAip(aip_id=sub.aip_id, case_number=sub.case.case_number, bag_dir=tmp_path, payload_digest="0" * 64)
+    return sub, built
+
+
+def _record(url: str, sub: CaseSubmission, built: BuiltAip, version: int) -> None:
+    """What the ingest flow's ``record`` task writes for one committed version."""
+    with session(url) as s:
+        upsert_case(s, sub.case)
+        record_aip_version(s, sub, built, version, batch_id=f"B{version}", tagmanifest_sha256="0" * 64,
+                           certificate="")
+        s.commit()
+
+
+@contextmanager
+def _first_writes_meet(engine: Engine, parties: int) -> Iterator[None]:
+    """Hold each thread's first INSERT or UPDATE until every party has reached its own, so all
+    have read the catalog before any writes: the race happens on every run, not by luck."""
+    barrier, state = threading.Barrier(parties, timeout=60), threading.local()
+
+    def before_write(_conn, _cursor, statement: str, *_args) -> None:
+        if not getattr(state, "wrote", False) and statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            state.wrote = True
+            barrier.wait()
+
+    sa.event.listen(engine, "before_cursor_execute", before_write)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before_write)
+
+
+def _at_once(engine: Engine, *calls: Callable[[], None]) -> None:
+    """Run ``calls`` in threads whose first writes meet; re-raise the first failure."""
+    with _first_writes_meet(engine, len(calls)), ThreadPoolExecutor(len(calls)) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
+
+
 def test_head_version_never_goes_back_when_versions_are_recorded_out_of_order(catalog_url, tmp_path):
     """Two ingests of one case commit v2 and v3 in order but may reach the catalog the other way
     round: the head stays the newest version and both versions are listed."""
-    from archive.catalog.models import Aip, AipVersion
-    from archive.catalog.record import record_aip_version
-    from archive.records import BuiltAip, CaseSubmission
-    from ingest.manifest import read_manifest
-    from ingest.sample import write_sample_batch
-
-    manifest = read_manifest(write_sample_batch(tmp_path / "sample", seed=2))
-    case = manifest.cases[0]
-    sub = CaseSubmission(manifest=manifest, case=case, documents=())
-    built = BuiltAip(aip_id=sub.aip_id, case_number=case.case_number, bag_dir=tmp_path, payload_digest="0" * 64)
+    sub, built = _first_aip(tmp_path)
     for version in (1, 3, 2):
-        with session(catalog_url) as s:
-            upsert_case(s, case)
-            record_aip_version(s, sub, built, version, batch_id=f"B{version}", tagmanifest_sha256="0" * 64,
-                               certificate="")
-            s.commit()
+        _record(catalog_url, sub, built, version)
     with session(catalog_url) as s:
         assert s.get(Aip, sub.aip_id).head_version == 3
         versions = s.exec(select(AipVersion).where(AipVersion.aip_id == sub.aip_id)).all()
         assert sorted(v.version for v in versions) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("described_before", [False, True], ids=["new-case", "case-without-aip"])
+def test_first_versions_of_a_new_case_recorded_at_once_share_one_case_and_aip(catalog_url, tmp_path,
+                                                                              described_before):
+    """Two batches add to a case the catalog has no AIP for: their commits give v1 and v2, and
+    both records read "no such row" before either writes. The second must take the first's
+    Case and Aip rows, not fail on the primary key (IntegrityError). With the case described
+    before, the first writes are the Aip inserts, so they are the ones that meet."""
+    sub, built = _first_aip(tmp_path)
+    engine = open_catalog(catalog_url)  # migrated now, so the held writes are the records' own
+    if described_before:
+        with session(catalog_url) as s:
+            upsert_case(s, sub.case)
+            s.commit()
+    _at_once(engine, lambda: _record(catalog_url, sub, built, 1), lambda: _record(catalog_url, sub, built, 2))
+    with session(catalog_url) as s:
+        assert [c.aip_id for c in s.exec(select(Case)).all()] == [sub.aip_id]
+        assert [a.head_version for a in s.exec(select(Aip)).all()] == [2]
+        versions = s.exec(select(AipVersion).where(AipVersion.aip_id == sub.aip_id)).all()
+        assert sorted(v.version for v in versions) == [1, 2]
