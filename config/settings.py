@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     def dip_root(self) -> Path:
         return self.home / "dip"
 
+    @property
+    def copy_template_root(self) -> Path:
+        """Derived, reader-independent templates of sealed copies (``dissemination.template``)."""
+        return self.home / "cache" / "copy-templates"
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build the settings once at the edge; turn validation errors into one sentence per setting."""

@@ -15,7 +15,7 @@ else, even though the caller is expected to have filtered already (defence in de
 Reproducibility: without a seal the zip is byte-identical for the same inputs and
 ``issued_at`` (invariant reportlab output, deterministic pikepdf /ID, fixed zip
 timestamps). Signing adds the clock's signing time and random bytes, so a sealed DIP is
-kept as issued; regenerating it gives the same unsigned content and a new seal.
+kept as issued; regenerating it gives the same pages, watermark and trace id under a new seal.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
 from dissemination.seal import Sealer
-from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, mark, register_fonts, watermark_pdf
+from dissemination.template import copy_template, reader_revision
+from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, register_fonts, watermark_pdf
 from schemas.errors import InputRejected
 
 TOC_NAME = "00-卷内目录.pdf"
@@ -131,15 +132,17 @@ def sealer_for(seal: SealConfig | None) -> Sealer | None:
                                             reason=seal.reason, location=seal.location)
 
 
-def issue_copy(src: Path, dest: Path, spec: WatermarkSpec, sealer: Sealer | None) -> Path:
-    """One reader's copy of ``src``: watermarked and, with a sealer, sealed in the same write
-    (the seal covers the watermark, so any later change breaks it)."""
+def issue_copy(src: Path, dest: Path, spec: WatermarkSpec, sealer: Sealer | None,
+               templates: Path | None = None) -> Path:
+    """One reader's copy of ``src``: watermarked and, with a sealer, sealed in the same update
+    over the document's copy template (kept under ``templates``, see ``dissemination.template``);
+    the seal covers the watermark, so any later change breaks it."""
     if sealer is None:
         return watermark_pdf(src, dest, spec)
     if src.resolve() == dest.resolve():
         raise ValueError(f"{src}: refusing to issue a copy in place")
-    with pikepdf.open(src) as pdf:
-        return sealer.write(mark(pdf, spec), dest)
+    with copy_template(src, templates, dest.parent) as template:
+        return sealer.write(template, dest, reader_revision(spec))
 
 
 def _page_count(pdf: Path) -> int:
@@ -206,8 +209,10 @@ def zip_dip(files: Sequence[Path], dest: Path, spec: WatermarkSpec) -> Path:
 
 
 def build_dip(documents: Sequence[DipDocument], spec: WatermarkSpec, out_dir: Path, *,
-              request_record: dict, seal: SealConfig | None) -> DipRecord:
-    """Issue the reader's copies for one request and zip them as ``<out_dir>/<request_id>.zip``."""
+              request_record: dict, seal: SealConfig | None, templates: Path | None = None) -> DipRecord:
+    """Issue the reader's copies for one request and zip them as ``<out_dir>/<request_id>.zip``;
+    sealed copies use the documents' copy templates kept under ``templates`` (made there when
+    missing; without it, made for this DIP only)."""
     check_disclosable(documents)
     if not SAFE_ID.fullmatch(spec.request_id):
         raise ValueError(f"{out_dir}: request id {spec.request_id!r} is not safe as a file name")
@@ -215,7 +220,7 @@ def build_dip(documents: Sequence[DipDocument], spec: WatermarkSpec, out_dir: Pa
     folder = out_dir / spec.request_id
     folder.mkdir(parents=True, exist_ok=True)
     sealer = sealer_for(seal)
-    copies = [issue_copy(d.source_pdf, folder / copy_name(d), spec, sealer) for d in ordered]
+    copies = [issue_copy(d.source_pdf, folder / copy_name(d), spec, sealer, templates) for d in ordered]
     rows = [(p.name, d.title, _page_count(p)) for p, d in zip(copies, ordered, strict=True)]
     toc_plain = render_toc(rows, spec, folder / f".{TOC_NAME}.plain.pdf")
     toc = issue_copy(toc_plain, folder / TOC_NAME, spec, sealer)

@@ -1,41 +1,40 @@
-"""PAdES B-B signing in one write: qpdf writes the document once, the signature follows it as a
-small incremental update whose /ByteRange covers the whole file.
+"""PAdES B-B signing as one incremental update appended to a finished base file, with the
+base's digest computed while it is copied.
 
 Why not pyHanko's ``PdfSigner`` (used until the watermark+seal benchmark showed 7x a bare
-overlay): for a 50 MB scanned copy it parsed the watermarked file again in Python, copied it
-whole into a second file, signed twice (once only to size the signature) and read the copy back
-to hash it. Here, per copy:
+overlay): for a 50 MB scanned copy it parsed the file again in Python, copied it whole into a
+second file, signed twice (once only to size the signature) and read the copy back to hash it.
+Here, per copy (``write_signed``):
 
-1. qpdf (pikepdf) writes the document through ``_DigestingFile``, which hands each 1 MiB block
-   to a worker thread for SHA-256 while qpdf writes the next one (hashlib releases the GIL), so
-   hashing the file overlaps writing it and nothing is read back;
-2. the written file is reopened (qpdf reads its xref, not its streams) for its object numbers;
-3. the update is built in memory: the signature dictionary (/M = signing time, reserved
-   /Contents), the signature field's widget with its appearance, page 1 with the widget in
-   /Annots, the catalog with /AcroForm, and an xref section of the file's kind (table or
-   stream) with /Prev;
-4. the document digest is the running digest continued over the update minus /Contents;
+1. a worker thread hashes the base (``_FileDigest``: one SHA-256 call over an mmap, the GIL
+   released throughout) while the kernel copies it to the new file (``sendfile``);
+2. meanwhile the base is opened (qpdf reads its xref, not its streams) and the update is built
+   in memory: the caller's ``Revision`` (objects replaced, catalog entries set -- the reader's
+   watermark, see ``dissemination.template``), the signature dictionary (/M = signing time,
+   reserved /Contents), the signature field's widget with its appearance, page 1 with the
+   widget in /Annots, the catalog with /AcroForm, and an xref section of the base's kind
+   (table or stream) with /Prev;
+3. the document digest is the base's digest continued over the update minus /Contents;
    pyHanko's signer makes the CMS with PAdES signed attributes (content type, message digest,
    ESS signing-certificate-v2; the signing time is /M, as PAdES requires) -- the same container
    ``PdfSigner`` makes;
-5. the CMS goes into /Contents and the update is appended.
+4. the CMS goes into /Contents and the update is appended.
 
-Removing the update leaves the watermarked copy without a seal, never an unmarked one: the
-watermark is in the base revision. pyHanko's validator checks the result (``seal.validate_sealed``).
+pyHanko's validator checks the result (``seal.validate_sealed``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
 import hashlib
-import io
+import mmap
 import os
-import queue
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -47,7 +46,6 @@ from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers import Signer
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
-BLOCK = 1 << 20
 DIGEST = "sha256"
 BYTE_RANGE_WIDTH = 40  # "0 a b c" padded: room for three 10-digit offsets
 TAIL = 2048  # bytes read from the end of the base to find its startxref
@@ -57,55 +55,53 @@ Rect = tuple[float, float, float, float]
 Appearance = Callable[[pikepdf.Pdf, pikepdf.Page, datetime], tuple[Rect, pikepdf.Object]]
 
 
-class _DigestingFile(io.RawIOBase):
-    """A new file that hashes what is written to it, in a worker thread, as it is written."""
+class _FileDigest:
+    """SHA-256 of a finished file, computed on a worker thread while the caller copies it.
+
+    The whole file is hashed in one ``update`` over an mmap: hashlib releases the GIL for the
+    entire call, so the worker needs it only to start and to finish and never waits on the
+    Python code the caller runs meanwhile. Copy and hash read the same open file, so a file
+    replaced under its name in between cannot make them disagree.
+    """
 
     def __init__(self, path: Path) -> None:
-        super().__init__()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.handle = path.open("rb")
+        self.size = os.fstat(self.handle.fileno()).st_size
         self._digest = hashlib.new(DIGEST)
-        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=8)  # at most ~8 MiB waiting
+        self._error: BaseException | None = None
         self._worker = threading.Thread(target=self._hash, name="pades-digest", daemon=True)
         self._worker.start()
-        self.size = 0
 
     def _hash(self) -> None:
-        while (block := self._blocks.get()) is not None:
-            self._digest.update(block)
+        try:
+            if self.size:
+                with mmap.mmap(self.handle.fileno(), self.size, prot=mmap.PROT_READ) as mapped, \
+                        memoryview(mapped) as view:
+                    self._digest.update(view)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
 
-    def writable(self) -> bool:
-        return True
+    def copy_to(self, fd: int) -> None:
+        """Copy the file to ``fd`` in the kernel (no bytes pass through Python)."""
+        offset = 0
+        while offset < self.size:
+            sent = os.sendfile(fd, self.handle.fileno(), offset, self.size - offset)
+            if sent == 0:
+                raise OSError(f"{self.handle.name}: file shrank while being copied")
+            offset += sent
 
-    def write(self, block) -> int:
-        data = bytes(block)  # the caller's buffer is reused once this returns
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-        self._blocks.put(data)
-        self.size += len(data)
-        return len(data)
-
-    def append(self, data: bytes) -> None:
-        """Write after the digest was taken: not hashed."""
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
-
-    def digest(self):
-        """The running hash of everything written so far; no more hashed writes after this."""
-        self._stop()
+    def result(self):
+        self._worker.join()
+        if self._error is not None:
+            raise self._error
         return self._digest
 
-    def _stop(self) -> None:
-        if self._worker.is_alive():
-            self._blocks.put(None)
-            self._worker.join()
+    def __enter__(self) -> _FileDigest:
+        return self
 
-    def close(self) -> None:
-        if not self.closed:
-            self._stop()
-            os.close(self._fd)
-        super().close()
+    def __exit__(self, *exc: object) -> None:
+        self._worker.join()
+        self.handle.close()
 
 
 class CmsTemplate:
@@ -181,24 +177,46 @@ class SignatureSpec:
         return self.cms.size + 64
 
 
-def write_signed(pdf: pikepdf.Pdf, dest: Path, spec: SignatureSpec, signed_at: datetime) -> Path:
-    """Write ``pdf`` to ``dest`` (via a temporary name) signed as PAdES B-B with a visible field."""
+@dataclass
+class Revision:
+    """What an update changes besides the signature: base objects replaced (by number, with
+    objects made in the scratch Pdf) and catalog entries set (``None`` removes one)."""
+
+    objects: dict[int, pikepdf.Object] = field(default_factory=dict)
+    catalog: dict[str, pikepdf.Object | None] = field(default_factory=dict)
+    sources: list[pikepdf.Pdf] = field(default_factory=list)  # copied from; closed once written
+
+
+Revise = Callable[[pikepdf.Pdf, pikepdf.Pdf], Revision]
+
+
+def write_signed(base: Path, dest: Path, spec: SignatureSpec, signed_at: datetime,
+                 revise: Revise | None = None) -> Path:
+    """Write ``base`` unchanged to ``dest`` (via a temporary name) with one incremental update:
+    ``revise``'s changes, a visible signature field and its PAdES B-B signature."""
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
-        with _DigestingFile(tmp) as sink:
-            with io.BufferedWriter(sink, BLOCK) as buffered:
-                pdf.save(buffered)
-                buffered.flush()
-                digest = sink.digest()
-                base_size = sink.size
-                update = _build_update(tmp, base_size, spec, signed_at)
+        with _FileDigest(base) as source:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                source.copy_to(fd)
+                update = _build_update(source, spec, signed_at, revise)
+                digest = source.result()
                 digest.update(update.data[:update.contents_start])
                 digest.update(update.data[update.contents_end:])
-                sink.append(update.fill(spec.cms.sign(digest.digest())))
+                _write_all(fd, update.fill(spec.cms.sign(digest.digest())))
+            finally:
+                os.close(fd)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 # --- the incremental update ------------------------------------------------------------------
@@ -218,38 +236,45 @@ class _Update:
         return bytes(self.data)
 
 
-def _base_xref(path: Path, size: int) -> tuple[int, bool]:
+def _base_xref(source: _FileDigest) -> tuple[int, bool]:
     """Offset of the base's last xref section and whether it is a stream (else a table)."""
-    with path.open("rb") as handle:
-        handle.seek(max(0, size - TAIL))
-        tail = handle.read()
-        found = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", tail)
-        if found is None:
-            raise ValueError(f"{path}: no startxref at the end of the written file")
-        offset = int(found.group(1))
-        handle.seek(offset)
-        return offset, not handle.read(4).startswith(b"xref")
+    fd = source.handle.fileno()
+    tail = os.pread(fd, TAIL, max(0, source.size - TAIL))
+    found = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", tail)
+    if found is None:
+        raise ValueError(f"{source.handle.name}: no startxref at the end of the file")
+    offset = int(found.group(1))
+    return offset, not os.pread(fd, 4, offset).startswith(b"xref")
 
 
-def _build_update(path: Path, base_size: int, spec: SignatureSpec, signed_at: datetime) -> _Update:
-    """Read the written file (never modify it: qpdf would load its whole object table to hand
-    out a new number) and lay out the update's objects around a scratch Pdf of new ones."""
-    prev, xref_stream = _base_xref(path, base_size)
+def _build_update(source: _FileDigest, spec: SignatureSpec, signed_at: datetime, revise: Revise | None) -> _Update:
+    """Read the base (never modify it: qpdf would load its whole object table to hand out a new
+    number) and lay out the update's objects around a scratch Pdf of new ones."""
+    prev, xref_stream = _base_xref(source)
     scratch = pikepdf.new()
-    with pikepdf.open(path) as base:
+    with pikepdf.open(source.handle) as base, contextlib.ExitStack() as sources:
+        revision = revise(base, scratch) if revise else Revision()
+        for pdf in revision.sources:
+            sources.enter_context(pdf)
         page = _first_page(base)
+        if page.obj.objgen[0] in revision.objects:
+            raise ValueError("a revision may not replace page 1: the seal's widget goes there")
         page_ref, sig = scratch.make_indirect(Dictionary()), scratch.make_indirect(Dictionary())
         rect, appearance = spec.appearance(scratch, page, signed_at)
         widget = scratch.make_indirect(Dictionary(
             Type=Name.Annot, Subtype=Name.Widget, FT=Name.Sig, T=String(spec.field_name), F=FIELD_FLAGS,
             P=page_ref, Rect=Array(list(rect)), V=sig, AP=Dictionary(N=appearance)))
-        out = _Objects(base, int(base.trailer.Size), {page_ref.objgen: page.obj.objgen[0]})
+        aliases = {page_ref.objgen: page.obj.objgen[0]}
+        aliases.update({obj.objgen: number for number, obj in revision.objects.items()})
+        out = _Objects(base, int(base.trailer.Size), aliases)
         sig_number = out.number(sig, written_by_hand=True)
-        objects = {page.obj.objgen[0]: out.indirect(page.obj, {"/Annots": [*page.obj.get("/Annots", ()), widget]}),
-                   base.Root.objgen[0]: out.indirect(base.Root, {"/AcroForm": _acroform(base.Root, widget)})}
+        objects = {number: out.indirect(obj) for number, obj in revision.objects.items()}
+        objects[page.obj.objgen[0]] = out.indirect(page.obj, {"/Annots": [*page.obj.get("/Annots", ()), widget]})
+        objects[base.Root.objgen[0]] = out.indirect(
+            base.Root, {**revision.catalog, "/AcroForm": _acroform(base.Root, widget)})
         objects.update(out.drain())
         trailer = _trailer_entries(base, signed_at, spec)
-    return _assemble(objects, sig_number, _sig_dict(spec, signed_at), spec.reserved, base_size,
+    return _assemble(objects, sig_number, _sig_dict(spec, signed_at), spec.reserved, source.size,
                      (prev, xref_stream), trailer)
 
 
@@ -301,7 +326,8 @@ class _Objects:
             data = obj.read_raw_bytes()
             entries = {**dict(obj.stream_dict.items()), "/Length": len(data)}
             return head + self.value(entries) + b"\nstream\n" + data + b"\nendstream\nendobj\n"
-        return head + self.value({**dict(obj.items()), **(changes or {})}) + b"\nendobj\n"
+        entries = {key: value for key, value in {**dict(obj.items()), **(changes or {})}.items() if value is not None}
+        return head + self.value(entries) + b"\nendobj\n"
 
     def value(self, obj) -> bytes:
         if isinstance(obj, bool):

@@ -5,7 +5,7 @@ key), with the signing time in the signature dictionary (/M, as PAdES requires) 
 seal on page 1: a red round seal drawn with reportlab, showing the certificate's common name,
 with the signing time printed under it. Any PDF reader can then tell whether the file changed
 after it was issued. ``Sealer`` prepares what is the same for every copy (key, drawing,
-reserved signature size) once; ``pades.write_signed`` writes and signs a copy in one pass;
+reserved signature size) once; ``pades.write_signed`` appends the signed update to a copy;
 pyHanko's validator judges the result (``validate_sealed``).
 
 Keys: ``ensure_dissemination_keys`` makes a self-signed development certificate when
@@ -203,9 +203,9 @@ class Sealer:
         self.spec = pades.SignatureSpec(cms=_cms_template(signer), field_name=FIELD_NAME, reason=reason,
                                         location=location, appearance=self._appearance)
 
-    def write(self, pdf: pikepdf.Pdf, dest: Path) -> Path:
-        """Write the open ``pdf`` to ``dest``, sealed now."""
-        return pades.write_signed(pdf, dest, self.spec, datetime.now().astimezone().replace(microsecond=0))
+    def write(self, base: Path, dest: Path, revise: pades.Revise | None = None) -> Path:
+        """Write ``base`` to ``dest`` sealed now, with ``revise``'s changes in the sealed update."""
+        return pades.write_signed(base, dest, self.spec, datetime.now().astimezone().replace(microsecond=0), revise)
 
     def _appearance(self, pdf: pikepdf.Pdf, page: pikepdf.Page, signed_at: datetime):
         """The widget's normal appearance: the seal drawing, the signing time centred under it."""
@@ -229,12 +229,11 @@ def _cms_template(signer: signers.Signer) -> pades.CmsTemplate:
 
 
 def seal_pdf(src: Path, dest: Path, *, key_path: Path, cert_path: Path, reason: str, location: str) -> Path:
-    """Write ``src`` signed as PAdES B-B with a visible seal on page 1 to ``dest``."""
+    """Write ``src`` to ``dest`` with a PAdES B-B signature and a visible seal on page 1 appended
+    as an incremental update (``src``'s bytes are the first revision, unchanged)."""
     if src.resolve() == dest.resolve():
         raise ValueError(f"{src}: refusing to seal a file in place")
-    sealer = Sealer(key_path=key_path, cert_path=cert_path, reason=reason, location=location)
-    with pikepdf.open(src) as pdf:
-        return sealer.write(pdf, dest)
+    return Sealer(key_path=key_path, cert_path=cert_path, reason=reason, location=location).write(src, dest)
 
 
 def _status_detail(status: PdfSignatureStatus) -> str:

@@ -1,8 +1,10 @@
 """The visible, traceable watermark of a dissemination copy.
 
 Method. The stamp is built once per copy with reportlab as a one-page PDF and laid over
-every page with pikepdf as one shared Form XObject (``Page.add_overlay``), fitted to each
-page's box; a 100-page copy therefore carries the stamp's bytes once. Inside the stamp the
+every page as one shared Form XObject, fitted to each page's box; a 100-page copy therefore
+carries the stamp's bytes once. An unsealed copy (``watermark_pdf``) is written by qpdf with the
+stamp in place; a sealed one puts the same stamp into the document's copy template
+(``dissemination.template``), in the update its seal covers. Inside the stamp the
 text block is itself one form drawn at every tile position, so reportlab lays out and
 encodes the text once per copy, not once per tile. The stamp holds:
 
@@ -22,8 +24,8 @@ encodes the text once per copy, not once per tile. The stamp holds:
 The trace id is also written to the XMP metadata as ``dc:identifier`` (a standard
 property, so no PDF/A extension schema is needed) in the form ``juanzong-trace:<id>``.
 
-Output is deterministic for the same source and spec: reportlab runs in invariant mode,
-pikepdf writes a deterministic /ID and the XMP dates are the issue time.
+Unsealed output is deterministic for the same source and spec: reportlab runs in invariant
+mode, pikepdf writes a deterministic /ID and the XMP dates are the issue time.
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ def stamp_bytes(spec: WatermarkSpec, size: tuple[float, float] = A4) -> bytes:
     return buffer.getvalue()
 
 
-def _stamp_size(page: pikepdf.Page) -> tuple[float, float]:
+def stamp_size(page: pikepdf.Page) -> tuple[float, float]:
     box = page.trimbox
     landscape = (float(box[2]) - float(box[0])) > (float(box[3]) - float(box[1]))
     return (A4[1], A4[0]) if landscape else A4
@@ -209,14 +211,14 @@ def _stamp_xobjects(pdf: pikepdf.Pdf, spec: WatermarkSpec,
     return forms
 
 
-def _write_xmp(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
-    """Set the trace id and the XMP dates, keeping every other property (PDF/A identification
-    included). Edited with lxml directly: pikepdf's metadata editor costs about 4 ms a copy,
-    a tenth of writing a 100-page copy."""
+def xmp_packet(current: bytes | None, spec: WatermarkSpec) -> bytes:
+    """``current`` XMP with the trace id and the XMP dates set, every other property (PDF/A
+    identification included) kept. Edited with lxml directly: pikepdf's metadata editor costs
+    about 4 ms a copy, a tenth of writing a 100-page copy."""
     stamp = spec.issued_at.isoformat()
     values = {f"{{{XMP_DC}}}identifier": TRACE_PREFIX + spec.trace_id,
               f"{{{XMP_XMP}}}MetadataDate": stamp, f"{{{XMP_XMP}}}ModifyDate": stamp}
-    root = etree.fromstring(pdf.Root.Metadata.read_bytes() if "/Metadata" in pdf.Root else EMPTY_XMP,
+    root = etree.fromstring(current or EMPTY_XMP,
                             etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True))
     rdf = root if root.tag == f"{{{XMP_RDF}}}RDF" else root.find(f".//{{{XMP_RDF}}}RDF")
     if rdf is None:
@@ -230,14 +232,22 @@ def _write_xmp(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
                             nsmap={"dc": XMP_DC, "xmp": XMP_XMP})
     for name, value in values.items():
         etree.SubElement(ours, name).text = value
-    packet = XPACKET_BEGIN + etree.tostring(root, encoding="utf-8") + XPACKET_END
-    pdf.Root.Metadata = pdf.make_stream(packet, Type=pikepdf.Name.Metadata, Subtype=pikepdf.Name.XML)
+    return XPACKET_BEGIN + etree.tostring(root, encoding="utf-8") + XPACKET_END
+
+
+def current_xmp(pdf: pikepdf.Pdf) -> bytes | None:
+    return pdf.Root.Metadata.read_bytes() if "/Metadata" in pdf.Root else None
+
+
+def _write_xmp(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
+    pdf.Root.Metadata = pdf.make_stream(xmp_packet(current_xmp(pdf), spec),
+                                        Type=pikepdf.Name.Metadata, Subtype=pikepdf.Name.XML)
 
 
 def stamp_pages(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
     """Lay the shared stamp over every page of an open PDF, fitted to the page's trim box."""
     pages = list(pdf.pages)
-    sizes = [_stamp_size(page) for page in pages]
+    sizes = [stamp_size(page) for page in pages]
     forms = _stamp_xobjects(pdf, spec, sizes)
     for page, size in zip(pages, sizes, strict=True):
         _overlay(page, forms[size])

@@ -118,7 +118,8 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
               "reader": r.name, "reader_id": mask_id(r.id_number), "role": r.role,
               "issued_at": issued_at.isoformat()}
     with work_folder(settings.work_root, request_id) as work:
-        dip = build_dip(documents, spec, work, request_record=record, seal=seal)
+        dip = build_dip(documents, spec, work, request_record=record, seal=seal,
+                        templates=settings.copy_template_root)
         published = _publish(dip.files + (dip.zip_path,), request.out_dir / request_id,
                              settings.dip_root / request_id)
     with session(settings.catalog_url) as s:
