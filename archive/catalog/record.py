@@ -36,10 +36,11 @@ _DIALECT_INSERTS: dict[str, Callable[[sa.Table], sqlite.Insert | postgresql.Inse
 def _get_or_insert(s: Session, row: Row) -> Row:
     """The catalog's row with ``row``'s primary key, inserted from ``row`` when there is none.
 
-    Two ingests may record the first versions of one case at once and both find no row: the
-    INSERT skips a row that exists or is being inserted (waiting for that transaction), where a
-    plain INSERT would fail the second ingest with an IntegrityError; the re-read then sees it,
-    and raises NoResultFound if the clash was another row's unique column, not this key."""
+    Two ingests may record one new row at once (the first versions of a case, the signing
+    certificate on a fresh archive) and both find no row: the INSERT skips a row that exists or
+    is being inserted (waiting for that transaction), where a plain INSERT would fail the second
+    ingest with an IntegrityError; the re-read then sees it, and raises NoResultFound if the
+    clash was another row's unique column, not this key."""
     model = type(row)
     key = sa.inspect(model).primary_key_from_instance(row)
     found = s.get(model, key)
@@ -82,9 +83,9 @@ def head_version(s: Session, aip_id: str) -> AipVersion | None:
 
 def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str, pem: str,
                        not_before: datetime, not_after: datetime) -> None:
-    if s.get(Certificate, fingerprint) is None:
-        s.add(Certificate(fingerprint=fingerprint, purpose=purpose, subject=subject, pem=pem,
-                          not_before=not_before, not_after=not_after))
+    """Keep a signing certificate; flows starting at once on a fresh archive all record it."""
+    _get_or_insert(s, Certificate(fingerprint=fingerprint, purpose=purpose, subject=subject, pem=pem,
+                                  not_before=not_before, not_after=not_after))
 
 
 def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version: int, *,
@@ -92,9 +93,7 @@ def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version
     """The AIP, its new version, and the documents and pages this version brought."""
     aip = _get_or_insert(s, Aip(aip_id=built.aip_id, case_number=built.case_number,
                                 ocfl_id=ocfl_id_for(built.aip_id)))
-    aip.head_version = max(aip.head_version or 0, version)  # two ingests of one case may record out of order
-    s.add(aip)
-    s.flush()
+    _raise_head(s, aip, version)
     s.add(AipVersion(aip_id=built.aip_id, version=version, batch_id=batch_id,
                      payload_digest=built.payload_digest, tagmanifest_sha256=tagmanifest_sha256,
                      certificate_fingerprint=certificate, message=f"batch {batch_id}"))
@@ -104,6 +103,16 @@ def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version
         s.add(case)
     for doc in sub.documents:
         _record_document(s, built.aip_id, batch_id, doc)
+
+
+def _raise_head(s: Session, aip: Aip, version: int) -> None:
+    """Make ``version`` the AIP's head unless a newer one is, in one UPDATE that compares with the
+    committed head: two ingests of one case may record at once and out of order, and a head
+    computed from the value read earlier would write back an older version over a newer one
+    committed meanwhile. The session's head is expired, so it reloads what the catalog holds."""
+    s.execute(sa.update(Aip).where(Aip.aip_id == aip.aip_id, Aip.head_version < version)
+              .values(head_version=version).execution_options(synchronize_session=False))
+    s.expire(aip, ["head_version"])
 
 
 def _record_document(s: Session, aip_id: str, batch_id: str, doc) -> None:

@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -17,11 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from archive.catalog import open_catalog, session
-from archive.catalog.models import Aip, AipVersion, Case, PreservationEvent
-from archive.catalog.record import record_aip_version, record_event, upsert_case
+from archive.catalog.models import Aip, AipVersion, Case, Certificate, PreservationEvent
+from archive.catalog.record import record_aip_version, record_certificate, record_event, upsert_case
 from archive.records import BuiltAip, CaseSubmission
 from ingest.manifest import CaseMeta, Party, read_manifest
 from ingest.sample import write_sample_batch
+
+Result = TypeVar("Result")
 
 TABLES = {"principal", "station", "batch", "submittedfile", "case", "document", "page", "aip",
           "aipversion", "certificate", "preservationevent", "auditrun", "auditfinding",
@@ -85,38 +88,65 @@ def _first_aip(tmp_path: Path) -> tuple[CaseSubmission, BuiltAip]:
     return sub, built
 
 
-def _record(url: str, sub: CaseSubmission, built: BuiltAip, version: int) -> None:
-    """What the ingest flow's ``record`` task writes for one committed version."""
+def _record(url: str, sub: CaseSubmission, built: BuiltAip, version: int) -> int:
+    """What the ingest flow's ``record`` task writes for one committed version; returns the head
+    its session sees before committing."""
     with session(url) as s:
         upsert_case(s, sub.case)
         record_aip_version(s, sub, built, version, batch_id=f"B{version}", tagmanifest_sha256="0" * 64,
                            certificate="")
+        head = s.get_one(Aip, built.aip_id).head_version
         s.commit()
+    return head
 
 
 @contextmanager
-def _first_writes_meet(engine: Engine, parties: int) -> Iterator[None]:
-    """Hold each thread's first INSERT or UPDATE until every party has reached its own, so all
-    have read the catalog before any writes: the race happens on every run, not by luck."""
-    barrier, state = threading.Barrier(parties, timeout=60), threading.local()
+def _before_first_writes(engine: Engine, hook: Callable[[], None]) -> Iterator[threading.local]:
+    """Call ``hook`` in each thread just before its first INSERT or UPDATE on ``engine``; a thread
+    that sets ``wrote`` on the yielded thread-local is never held."""
+    state = threading.local()
 
     def before_write(_conn, _cursor, statement: str, *_args) -> None:
         if not getattr(state, "wrote", False) and statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
             state.wrote = True
-            barrier.wait()
+            hook()
 
     sa.event.listen(engine, "before_cursor_execute", before_write)
     try:
-        yield
+        yield state
     finally:
         sa.event.remove(engine, "before_cursor_execute", before_write)
 
 
-def _at_once(engine: Engine, *calls: Callable[[], None]) -> None:
-    """Run ``calls`` in threads whose first writes meet; re-raise the first failure."""
-    with _first_writes_meet(engine, len(calls)), ThreadPoolExecutor(len(calls)) as pool:
+def _at_once(engine: Engine, *calls: Callable[[], object]) -> None:
+    """Run ``calls`` in threads whose first writes wait for one another, so all have read the
+    catalog before any writes: the race happens on every run, not by luck. Re-raise the first failure."""
+    barrier = threading.Barrier(len(calls), timeout=60)
+    with _before_first_writes(engine, barrier.wait), ThreadPoolExecutor(len(calls)) as pool:
         for future in [pool.submit(call) for call in calls]:
             future.result()
+
+
+def _while_first_write_waits(engine: Engine, held: Callable[[], Result],
+                             meanwhile: Callable[[], object]) -> Result:
+    """Run ``held`` in a thread and, while its first INSERT or UPDATE waits, ``meanwhile`` here to
+    its end: ``held`` has read the catalog before ``meanwhile`` commits and writes after. Returns
+    what ``held`` returns."""
+    barrier = threading.Barrier(2, timeout=60)
+
+    def hold() -> None:
+        barrier.wait()  # held has read
+        barrier.wait()  # meanwhile has finished
+
+    with _before_first_writes(engine, hold) as state, ThreadPoolExecutor(1) as pool:
+        state.wrote = True  # meanwhile runs in this thread: its writes are not held
+        future = pool.submit(held)
+        barrier.wait()
+        try:
+            meanwhile()
+        finally:
+            barrier.wait()
+        return future.result()
 
 
 def test_head_version_never_goes_back_when_versions_are_recorded_out_of_order(catalog_url, tmp_path):
@@ -150,3 +180,41 @@ def test_first_versions_of_a_new_case_recorded_at_once_share_one_case_and_aip(ca
         assert [a.head_version for a in s.exec(select(Aip)).all()] == [2]
         versions = s.exec(select(AipVersion).where(AipVersion.aip_id == sub.aip_id)).all()
         assert sorted(v.version for v in versions) == [1, 2]
+
+
+def test_head_version_stays_newest_when_an_older_version_read_it_before_a_newer_one_committed(catalog_url,
+                                                                                            tmp_path):
+    """Two ingests of an existing AIP record v2 and v3 at once, and nothing else (no case change)
+    makes them wait for each other: v2's record reads head 1, v3's commits head 3, then v2's
+    writes. A head computed from the value read (max(1, 2)) would write 2 over 3. SQLite's
+    write lock does not prevent this: the read happens before v2's write transaction begins."""
+    sub, built = _first_aip(tmp_path)
+    _record(catalog_url, sub, built, 1)
+    seen = _while_first_write_waits(open_catalog(catalog_url), lambda: _record(catalog_url, sub, built, 2),
+                                    lambda: _record(catalog_url, sub, built, 3))
+    with session(catalog_url) as s:
+        assert s.get_one(Aip, sub.aip_id).head_version == 3
+        versions = s.exec(select(AipVersion).where(AipVersion.aip_id == sub.aip_id)).all()
+        assert sorted(v.version for v in versions) == [1, 2, 3]
+    assert seen == 3  # v2's session saw the committed head, not the one it had read
+
+
+CERTIFICATE_FINGERPRINT = "ab" * 32
+
+
+def _record_certificate(url: str) -> None:
+    """What ``open_signer`` writes as a flow starts: the signing certificate, committed alone."""
+    with session(url) as s:
+        record_certificate(s, CERTIFICATE_FINGERPRINT, "aip-signing", "CN=Test court archive", "PEM",
+                           datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2036, 1, 1, tzinfo=timezone.utc))
+        s.commit()
+
+
+def test_signing_certificate_recorded_at_once_by_two_flows_is_stored_once(catalog_url):
+    """Two ingests starting on a fresh archive both record the signing certificate, and both read
+    "not recorded" before either writes: the second must find the first's row, not fail on the
+    primary key (IntegrityError)."""
+    engine = open_catalog(catalog_url)  # migrated now, so the held writes are the records' own
+    _at_once(engine, lambda: _record_certificate(catalog_url), lambda: _record_certificate(catalog_url))
+    with session(catalog_url) as s:
+        assert [c.fingerprint for c in s.exec(select(Certificate)).all()] == [CERTIFICATE_FINGERPRINT]
