@@ -33,6 +33,7 @@ import mmap
 import os
 import re
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,8 @@ from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 DIGEST = "sha256"
 BYTE_RANGE_WIDTH = 40  # "0 a b c" padded: room for three 10-digit offsets
 TAIL = 2048  # bytes read from the end of the base to find its startxref
+COMPRESS_OVER = 256  # unfiltered streams of the update larger than this are deflated (stamp, fonts)
+COMPRESS_LEVEL = 6
 FIELD_FLAGS = 132  # widget: Print | Locked
 
 Rect = tuple[float, float, float, float]
@@ -323,8 +326,10 @@ class _Objects:
     def indirect(self, obj: pikepdf.Object, changes: dict | None = None) -> bytes:
         head = b"%d 0 obj\n" % self.number(obj)
         if isinstance(obj, pikepdf.Stream):
-            data = obj.read_raw_bytes()
-            entries = {**dict(obj.stream_dict.items()), "/Length": len(data)}
+            data, entries = obj.read_raw_bytes(), dict(obj.stream_dict.items())
+            if "/Filter" not in entries and len(data) > COMPRESS_OVER:
+                data, entries["/Filter"] = zlib.compress(data, COMPRESS_LEVEL), Name.FlateDecode
+            entries["/Length"] = len(data)
             return head + self.value(entries) + b"\nstream\n" + data + b"\nendstream\nendobj\n"
         entries = {key: value for key, value in {**dict(obj.items()), **(changes or {})}.items() if value is not None}
         return head + self.value(entries) + b"\nendobj\n"
