@@ -63,6 +63,9 @@ def test_copy_is_the_template_plus_one_small_sealed_update(issued, dev_keys) -> 
     assert status.valid, status.detail
     with copy.open("rb") as handle:
         assert PdfFileReader(handle, strict=True).xrefs.total_revisions == 2
+    for pdf in (template, copy):
+        check = subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True, text=True)
+        assert check.returncode == 0 and "WARNING" not in check.stdout + check.stderr, check.stdout + check.stderr
 
 
 def test_template_alone_shows_blank_pages_and_no_reader(issued, spec: WatermarkSpec, tmp_path: Path) -> None:
