@@ -23,8 +23,8 @@ from archive.archival_code import ArchivalCodeRule, assign_archival_code
 from archive.archiving import CHECK4_GD, add_archiving_record
 from archive.bag import payload_digest
 from archive.catalog import session
-from archive.catalog.models import Aip, AipVersion, Case
-from archive.catalog.record import record_event
+from archive.catalog.models import Case
+from archive.catalog.record import record_archiving_version, record_event
 from archive.check4 import Check4Report, report_json, run_check4
 from archive.package import CASE_JSON, CaseRecord
 from archive.records import ocfl_id_for
@@ -130,17 +130,8 @@ def _record(settings: Settings, aip_id: str, version: int, bag: Path, cert: str,
             report: Check4Report, archivist: str) -> None:
     tagmanifest = hashlib.sha256((bag / "tagmanifest-sha256.txt").read_bytes()).hexdigest()
     with session(settings.catalog_url) as s:
-        aip = s.get(Aip, aip_id)
-        assert aip is not None
-        aip.head_version = version
-        s.add(aip)
-        s.add(AipVersion(aip_id=aip_id, version=version, payload_digest=payload_digest(bag),
-                         tagmanifest_sha256=tagmanifest, certificate_fingerprint=cert,
-                         message=f"archive {code}"))
-        case = s.get(Case, aip.case_number)
-        assert case is not None
-        case.status = "archived"
-        s.add(case)
+        record_archiving_version(s, aip_id, version, payload_digest=payload_digest(bag),
+                                 tagmanifest_sha256=tagmanifest, certificate=cert, message=f"archive {code}")
         record_event(s, "validation", agent=archivist, aip_id=aip_id, object_path=CHECK4_GD,
                      outcome="success" if report.ok else "failure",
                      detail=f"四性检测 GD on v{report.version}: {report.summary()}")

@@ -3,9 +3,10 @@ case is queued; ``reindex`` (or the next ingest) drains the queue."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from archive.catalog import session
 from archive.catalog.models import IndexQueueItem
@@ -26,6 +27,7 @@ def _index(aip_id: str, settings: Settings, store: Store) -> int:
 
 def index_aip(aip_id: str, settings: Settings, store: Store) -> bool:
     """Index one AIP; on failure queue it instead of failing the ingest."""
+    version = store.head(ocfl_id_for(aip_id)) or 0  # indexing reads this head or a newer one
     try:
         _index(aip_id, settings, store)
     except Exception as exc:  # the index being down must never lose an archived AIP
@@ -38,11 +40,17 @@ def index_aip(aip_id: str, settings: Settings, store: Store) -> bool:
             s.commit()
         return False
     with session(settings.catalog_url) as s:
-        item = s.get(IndexQueueItem, aip_id)
-        if item is not None:
-            s.delete(item)
-            s.commit()
+        dequeue_indexed(s, aip_id, version)
+        s.commit()
     return True
+
+
+def dequeue_indexed(s: Session, aip_id: str, version: int) -> None:
+    """Drop the AIP's queue entry if it names ``version`` or an older one, in one DELETE that
+    compares with the committed entry: an ingest may queue a newer version while this one is
+    indexed, and that entry must stay until its version is indexed too."""
+    s.execute(sa.delete(IndexQueueItem)
+              .where(IndexQueueItem.aip_id == aip_id, IndexQueueItem.version <= version))
 
 
 def queued(settings: Settings) -> list[str]:

@@ -14,6 +14,7 @@ from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
 from dissemination.search.registry import open_index
 from flows._runtime import open_store
+from flows.indexing import dequeue_indexed
 
 
 class ReindexOutcome(BaseModel):
@@ -26,9 +27,11 @@ class ReindexOutcome(BaseModel):
 def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
     index = open_index(settings)
     objects, pages, errors = 0, 0, []
+    indexed: dict[str, int] = {}
     handle = index.begin_rebuild()
     for object_id in store.object_ids():
         aip_id = aip_id_of_object(object_id)
+        indexed[aip_id] = store.head(object_id) or 0  # the rebuild reads this head or a newer one
         report = index.index_pages(pages_of_object(store, object_id, aip_id), target=handle)
         objects += 1
         pages += report.indexed
@@ -36,7 +39,8 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
     index.finish_rebuild(handle)
     with session(settings.catalog_url) as s:
         for item in s.exec(select(IndexQueueItem)).all():
-            s.delete(item)
+            if item.aip_id in indexed:
+                dequeue_indexed(s, item.aip_id, indexed[item.aip_id])
         s.commit()
     return ReindexOutcome(objects=objects, pages=pages, errors=errors)
 

@@ -24,7 +24,7 @@ from archive.catalog.models import (
     PreservationEvent,
     utcnow,
 )
-from archive.records import BuiltAip, CaseSubmission, ocfl_id_for
+from archive.records import BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from ingest.manifest import CaseMeta
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -102,7 +102,21 @@ def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version
         case.aip_id = built.aip_id
         s.add(case)
     for doc in sub.documents:
-        _record_document(s, built.aip_id, batch_id, doc)
+        record_document(s, built.aip_id, batch_id, doc)
+
+
+def record_archiving_version(s: Session, aip_id: str, version: int, *, payload_digest: str,
+                             tagmanifest_sha256: str, certificate: str, message: str) -> None:
+    """The version 归档 added, and its case archived. An ingest of the case may record a newer
+    version at the same time, so the head is raised as an ingest raises it, never set."""
+    aip = s.get_one(Aip, aip_id)
+    _raise_head(s, aip, version)
+    s.add(AipVersion(aip_id=aip_id, version=version, payload_digest=payload_digest,
+                     tagmanifest_sha256=tagmanifest_sha256, certificate_fingerprint=certificate,
+                     message=message))
+    case = s.get_one(Case, aip.case_number)
+    case.status = "archived"
+    s.add(case)
 
 
 def _raise_head(s: Session, aip: Aip, version: int) -> None:
@@ -115,14 +129,17 @@ def _raise_head(s: Session, aip: Aip, version: int) -> None:
     s.expire(aip, ["head_version"])
 
 
-def _record_document(s: Session, aip_id: str, batch_id: str, doc) -> None:
+def record_document(s: Session, aip_id: str, batch_id: str, doc: SubmittedDocument) -> None:
+    """The document's row, made or brought up to date, and its pages replaced by this recording's.
+    Two recordings of one case may bring the same file (its id comes from the case and the path)
+    at once, so the row is inserted unless it exists, then updated."""
     entry, ocr = doc.entry, doc.ocr
-    row = s.get(Document, doc.document_id) or Document(
+    row = _get_or_insert(s, Document(
         document_id=doc.document_id, aip_id=aip_id, case_number=entry.case_number,
         source_path=entry.path, sha256=entry.sha256, title=entry.document.title,
         doc_type=entry.document.doc_type, volume=entry.document.volume,
         disclosable=entry.document.disclosable, seq=entry.document.seq,
-        page_count=entry.page_count)
+        page_count=entry.page_count))
     row.sha256, row.title, row.volume = entry.sha256, entry.document.title, entry.document.volume
     row.disclosable = entry.document.disclosable and entry.document.volume == "正卷"
     row.seq, row.page_count, row.batch_id, row.ocr_status = (entry.document.seq, entry.page_count,

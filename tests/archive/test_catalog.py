@@ -18,10 +18,30 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from archive.catalog import open_catalog, session
-from archive.catalog.models import Aip, AipVersion, Case, Certificate, PreservationEvent
-from archive.catalog.record import record_aip_version, record_certificate, record_event, upsert_case
-from archive.records import BuiltAip, CaseSubmission
+from archive.catalog.models import (
+    Aip,
+    AipVersion,
+    Case,
+    Certificate,
+    Document,
+    IndexQueueItem,
+    Page,
+    PreservationEvent,
+)
+from archive.catalog.record import (
+    record_aip_version,
+    record_archiving_version,
+    record_certificate,
+    record_document,
+    record_event,
+    upsert_case,
+)
+from archive.records import BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
+from archive.storage import OcflStore
+from config import Settings
+from flows import indexing, reindex
 from ingest.manifest import CaseMeta, Party, read_manifest
+from ingest.records import OcrResult, PageText
 from ingest.sample import write_sample_batch
 
 Result = TypeVar("Result")
@@ -102,12 +122,13 @@ def _record(url: str, sub: CaseSubmission, built: BuiltAip, version: int) -> int
 
 @contextmanager
 def _before_first_writes(engine: Engine, hook: Callable[[], None]) -> Iterator[threading.local]:
-    """Call ``hook`` in each thread just before its first INSERT or UPDATE on ``engine``; a thread
-    that sets ``wrote`` on the yielded thread-local is never held."""
+    """Call ``hook`` in each thread just before its first INSERT, UPDATE or DELETE on ``engine``; a
+    thread that sets ``wrote`` on the yielded thread-local is never held."""
     state = threading.local()
 
     def before_write(_conn, _cursor, statement: str, *_args) -> None:
-        if not getattr(state, "wrote", False) and statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+        writes = statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        if writes and not getattr(state, "wrote", False):
             state.wrote = True
             hook()
 
@@ -129,7 +150,7 @@ def _at_once(engine: Engine, *calls: Callable[[], object]) -> None:
 
 def _while_first_write_waits(engine: Engine, held: Callable[[], Result],
                              meanwhile: Callable[[], object]) -> Result:
-    """Run ``held`` in a thread and, while its first INSERT or UPDATE waits, ``meanwhile`` here to
+    """Run ``held`` in a thread and, while its first write waits, ``meanwhile`` here to
     its end: ``held`` has read the catalog before ``meanwhile`` commits and writes after. Returns
     what ``held`` returns."""
     barrier = threading.Barrier(2, timeout=60)
@@ -218,3 +239,118 @@ def test_signing_certificate_recorded_at_once_by_two_flows_is_stored_once(catalo
     _at_once(engine, lambda: _record_certificate(catalog_url), lambda: _record_certificate(catalog_url))
     with session(catalog_url) as s:
         assert [c.fingerprint for c in s.exec(select(Certificate)).all()] == [CERTIFICATE_FINGERPRINT]
+
+
+def _record_archiving(url: str, aip_id: str, version: int) -> int:
+    """What 归档 (``archive_case``) writes for the version it committed; returns the head its
+    session sees before committing."""
+    with session(url) as s:
+        record_archiving_version(s, aip_id, version, payload_digest="0" * 64, tagmanifest_sha256="0" * 64,
+                                 certificate="", message=f"archive v{version}")
+        head = s.get_one(Aip, aip_id).head_version
+        s.commit()
+    return head
+
+
+def test_archiving_keeps_the_head_of_an_ingest_recorded_meanwhile(catalog_url, tmp_path):
+    """归档 commits v2 and an ingest of the same case v3: 归档's record reads head 1, the ingest's
+    commits head 3, then 归档's writes. Setting the head to 归档's own version would write 2 over 3."""
+    sub, built = _first_aip(tmp_path)
+    _record(catalog_url, sub, built, 1)
+    seen = _while_first_write_waits(open_catalog(catalog_url),
+                                    lambda: _record_archiving(catalog_url, sub.aip_id, 2),
+                                    lambda: _record(catalog_url, sub, built, 3))
+    with session(catalog_url) as s:
+        assert s.get_one(Aip, sub.aip_id).head_version == 3
+        assert s.get_one(Case, sub.case.case_number).status == "archived"
+        versions = s.exec(select(AipVersion).where(AipVersion.aip_id == sub.aip_id)).all()
+        assert sorted(v.version for v in versions) == [1, 2, 3]
+    assert seen == 3
+
+
+def _first_document(sub: CaseSubmission, pages: int) -> SubmittedDocument:
+    """The case's first file as OCR hands it over, read on its first ``pages`` pages."""
+    entry = sub.manifest.files_of(sub.case.case_number)[0]
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ocr = OcrResult(source_path=entry.path, original=Path(entry.path), pdfa=None, status="done",
+                    pages=tuple(PageText(page=n, text=f"第{n}页") for n in range(1, pages + 1)),
+                    engine="tesseract", engine_version="5", languages="chi_sim", started_at=when,
+                    finished_at=when)
+    return SubmittedDocument(entry=entry, ocr=ocr)
+
+
+def _record_one_document(url: str, aip_id: str, batch_id: str, doc: SubmittedDocument) -> None:
+    """One document recorded and committed alone."""
+    with session(url) as s:
+        record_document(s, aip_id, batch_id, doc)
+        s.commit()
+
+
+def test_a_document_recorded_at_once_by_two_recordings_is_stored_once(catalog_url, tmp_path):
+    """Two recordings of one case bring the same file (its id comes from the case and the path),
+    and both read "not recorded" before either writes: the second must bring the first's row up
+    to date, not fail on the primary key (IntegrityError). Within ``record_aip_version`` the head
+    UPDATE before it usually makes the second wait (SQLite's write lock; PostgreSQL's row lock
+    when it raises the head), but not on PostgreSQL when the head is already past both versions,
+    so the documents are recorded here on their own."""
+    sub, built = _first_aip(tmp_path)
+    _record(catalog_url, sub, built, 1)  # the AIP the document belongs to
+    doc = _first_document(sub, 2)
+    _at_once(open_catalog(catalog_url), lambda: _record_one_document(catalog_url, sub.aip_id, "B2", doc),
+             lambda: _record_one_document(catalog_url, sub.aip_id, "B3", doc))
+    with session(catalog_url) as s:
+        assert [(d.document_id, d.batch_id in ("B2", "B3")) for d in s.exec(select(Document)).all()] == \
+            [(doc.document_id, True)]
+        assert sorted(s.exec(select(Page.page).where(Page.document_id == doc.document_id)).all()) == [1, 2]
+
+
+INDEXED_AIP = "5f0c8a52-3d0e-4d49-9d59-7d2b1c1a0e11"
+
+
+def _commit_and_queue(url: str, store: OcflStore, work: Path) -> int:
+    """What an ingest does for its AIP while the index is down: commit a version to the store,
+    then queue it for indexing. Returns the version."""
+    version = (store.head(ocfl_id_for(INDEXED_AIP)) or 0) + 1
+    src = work / f"v{version}"
+    src.mkdir(parents=True)
+    (src / "note.txt").write_text(f"v{version}\n", encoding="utf-8")
+    store.commit(ocfl_id_for(INDEXED_AIP), src, message=f"v{version}", agent="test")
+    with session(url) as s:
+        s.merge(IndexQueueItem(aip_id=INDEXED_AIP, version=version))
+        s.commit()
+    return version
+
+
+def _queued(url: str) -> dict[str, int]:
+    with session(url) as s:
+        return {i.aip_id: i.version for i in s.exec(select(IndexQueueItem)).all()}
+
+
+def test_a_version_queued_while_an_older_one_is_indexed_stays_queued(catalog_url, tmp_path, monkeypatch):
+    """v2 is queued; indexing it reads the store at v2 and, before it drops the entry, an ingest
+    commits and queues v3. Dropping the AIP's entry whatever version it names would lose v3's,
+    and the index would stay at v2 until something else queued the AIP."""
+    settings = Settings(home=tmp_path / "home", catalog_url=catalog_url)
+    store = OcflStore(settings.storage_root)
+    for _ in range(2):
+        _commit_and_queue(catalog_url, store, tmp_path / "src")
+    monkeypatch.setattr(indexing, "_index", lambda *_args: 0)  # what is indexed is not the question here
+    assert _while_first_write_waits(open_catalog(catalog_url),
+                                    lambda: indexing.index_aip(INDEXED_AIP, settings, store),
+                                    lambda: _commit_and_queue(catalog_url, store, tmp_path / "src"))
+    assert _queued(catalog_url) == {INDEXED_AIP: 3}
+    assert indexing.index_aip(INDEXED_AIP, settings, store)
+    assert _queued(catalog_url) == {}
+
+
+def test_a_version_queued_while_the_index_is_rebuilt_stays_queued(catalog_url, tmp_path, monkeypatch):
+    """A rebuild reads the AIP at v2 and, before it clears the queue, an ingest commits and queues
+    v3: the rebuilt index holds v2, so v3's entry must stay for the next drain."""
+    settings = Settings(home=tmp_path / "home", catalog_url=catalog_url)
+    store = OcflStore(settings.storage_root)
+    for _ in range(2):
+        _commit_and_queue(catalog_url, store, tmp_path / "src")
+    monkeypatch.setattr(reindex, "pages_of_object", lambda *_args: iter(()))  # objects without pages
+    _while_first_write_waits(open_catalog(catalog_url), lambda: reindex._rebuild.fn(settings, store),
+                             lambda: _commit_and_queue(catalog_url, store, tmp_path / "src"))
+    assert _queued(catalog_url) == {INDEXED_AIP: 3}
