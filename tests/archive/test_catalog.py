@@ -36,13 +36,17 @@ from archive.catalog.record import (
     record_event,
     upsert_case,
 )
-from archive.records import BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
+from archive.package import build_aip
+from archive.records import BuiltAip, CaseSubmission, SubmittedDocument, aip_id_for, document_id_for, ocfl_id_for
 from archive.storage import OcflStore
 from config import Settings
+from dissemination.search.base import Access, SearchQuery
+from dissemination.search.registry import open_index
 from flows import indexing, reindex
-from ingest.manifest import CaseMeta, Party, read_manifest
+from ingest.manifest import CaseMeta, FileEntry, Party, read_manifest
 from ingest.records import OcrResult, PageText
 from ingest.sample import write_sample_batch
+from tests.archive.conftest import pkg_make_submission
 
 Result = TypeVar("Result")
 
@@ -304,19 +308,25 @@ def test_a_document_recorded_at_once_by_two_recordings_is_stored_once(catalog_ur
         assert sorted(s.exec(select(Page.page).where(Page.document_id == doc.document_id)).all()) == [1, 2]
 
 
-INDEXED_AIP = "5f0c8a52-3d0e-4d49-9d59-7d2b1c1a0e11"
+def _civil_files(batch: Path) -> list[FileEntry]:
+    """The sample civil case's first three documents (正卷), one for each version an ingest adds."""
+    manifest = read_manifest(batch)
+    return manifest.files_of(manifest.cases[0].case_number)[:3]
 
 
-def _commit_and_queue(url: str, store: OcflStore, work: Path) -> int:
-    """What an ingest does for its AIP while the index is down: commit a version to the store,
-    then queue it for indexing. Returns the version."""
-    version = (store.head(ocfl_id_for(INDEXED_AIP)) or 0) + 1
-    src = work / f"v{version}"
-    src.mkdir(parents=True)
-    (src / "note.txt").write_text(f"v{version}\n", encoding="utf-8")
-    store.commit(ocfl_id_for(INDEXED_AIP), src, message=f"v{version}", agent="test")
+def _commit_and_queue(url: str, store: OcflStore, batch: Path, work: Path) -> int:
+    """What an ingest does for the sample's civil case while the index is down: build the next
+    version on the head with the case's next document (v1 the first, v2 the second, ...),
+    commit it, then queue it for indexing. Returns the version."""
+    ocfl_id = ocfl_id_for(aip_id_for(_civil_files(batch)[0].case_number))
+    base = store.head(ocfl_id)
+    version = (base or 0) + 1
+    sub = pkg_make_submission(batch, work / f"derived-v{version}", paths=[_civil_files(batch)[version - 1].path])
+    base_bag = store.checkout(ocfl_id, work / f"base-v{version}") if base else None
+    built = build_aip(sub, work / f"v{version}", base_bag=base_bag)
+    store.commit(ocfl_id, built.bag_dir, message=f"v{version}", agent="test", expected_head=base)
     with session(url) as s:
-        s.merge(IndexQueueItem(aip_id=INDEXED_AIP, version=version))
+        s.merge(IndexQueueItem(aip_id=sub.aip_id, version=version))
         s.commit()
     return version
 
@@ -326,31 +336,60 @@ def _queued(url: str) -> dict[str, int]:
         return {i.aip_id: i.version for i in s.exec(select(IndexQueueItem)).all()}
 
 
-def test_a_version_queued_while_an_older_one_is_indexed_stays_queued(catalog_url, tmp_path, monkeypatch):
+def _findable_pages(settings: Settings, batch: Path) -> list[int]:
+    """Per document of ``_civil_files``, how many of its pages a search for its title finds in
+    the archive's index, as an archivist sees it."""
+    index = open_index(settings)
+    everything = Access(all_cases=True, readers_view=False)
+    return [index.count(SearchQuery(text=f.document.title, access=everything,
+                                    filters={"document_id": document_id_for(f.case_number, f.path)}))
+            for f in _civil_files(batch)]
+
+
+def _pages_up_to(batch: Path, version: int) -> list[int]:
+    """What ``_findable_pages`` gives when ``version`` is indexed: every page of its documents."""
+    return [f.page_count if n < version else 0 for n, f in enumerate(_civil_files(batch))]
+
+
+def _indexed_archive(catalog_url: str, tmp_path: Path) -> tuple[Settings, OcflStore, Path, str]:
+    """An archive home on ``catalog_url`` with the embedded index (the default), whose civil case
+    has v1 and v2 committed and queued, neither indexed. Returns its settings, store, sample
+    batch and the case's AIP id."""
+    settings = Settings(home=tmp_path / "home", catalog_url=catalog_url)
+    assert settings.index_backend == "embedded"
+    store = OcflStore(settings.storage_root)
+    batch = write_sample_batch(tmp_path / "sample", seed=2)
+    for _ in range(2):
+        _commit_and_queue(catalog_url, store, batch, tmp_path / "src")
+    aip_id = aip_id_for(_civil_files(batch)[0].case_number)
+    assert _queued(catalog_url) == {aip_id: 2} and _findable_pages(settings, batch) == _pages_up_to(batch, 0)
+    return settings, store, batch, aip_id
+
+
+def test_a_version_queued_while_an_older_one_is_indexed_stays_queued(catalog_url, tmp_path):
     """v2 is queued; indexing it reads the store at v2 and, before it drops the entry, an ingest
     commits and queues v3. Dropping the AIP's entry whatever version it names would lose v3's,
     and the index would stay at v2 until something else queued the AIP."""
-    settings = Settings(home=tmp_path / "home", catalog_url=catalog_url)
-    store = OcflStore(settings.storage_root)
-    for _ in range(2):
-        _commit_and_queue(catalog_url, store, tmp_path / "src")
-    monkeypatch.setattr(indexing, "_index", lambda *_args: 0)  # what is indexed is not the question here
+    settings, store, batch, aip_id = _indexed_archive(catalog_url, tmp_path)
     assert _while_first_write_waits(open_catalog(catalog_url),
-                                    lambda: indexing.index_aip(INDEXED_AIP, settings, store),
-                                    lambda: _commit_and_queue(catalog_url, store, tmp_path / "src"))
-    assert _queued(catalog_url) == {INDEXED_AIP: 3}
-    assert indexing.index_aip(INDEXED_AIP, settings, store)
+                                    lambda: indexing.index_aip(aip_id, settings, store),
+                                    lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    assert _findable_pages(settings, batch) == _pages_up_to(batch, 2)
+    assert _queued(catalog_url) == {aip_id: 3}
+    assert indexing.index_aip(aip_id, settings, store)
+    assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
     assert _queued(catalog_url) == {}
 
 
-def test_a_version_queued_while_the_index_is_rebuilt_stays_queued(catalog_url, tmp_path, monkeypatch):
+def test_a_version_queued_while_the_index_is_rebuilt_stays_queued(catalog_url, tmp_path):
     """A rebuild reads the AIP at v2 and, before it clears the queue, an ingest commits and queues
     v3: the rebuilt index holds v2, so v3's entry must stay for the next drain."""
-    settings = Settings(home=tmp_path / "home", catalog_url=catalog_url)
-    store = OcflStore(settings.storage_root)
-    for _ in range(2):
-        _commit_and_queue(catalog_url, store, tmp_path / "src")
-    monkeypatch.setattr(reindex, "pages_of_object", lambda *_args: iter(()))  # objects without pages
-    _while_first_write_waits(open_catalog(catalog_url), lambda: reindex._rebuild.fn(settings, store),
-                             lambda: _commit_and_queue(catalog_url, store, tmp_path / "src"))
-    assert _queued(catalog_url) == {INDEXED_AIP: 3}
+    settings, store, batch, aip_id = _indexed_archive(catalog_url, tmp_path)
+    outcome = _while_first_write_waits(open_catalog(catalog_url), lambda: reindex._rebuild.fn(settings, store),
+                                       lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    assert (outcome.objects, outcome.errors) == (1, [])
+    assert _findable_pages(settings, batch) == _pages_up_to(batch, 2)
+    assert _queued(catalog_url) == {aip_id: 3}
+    assert indexing.index_aip(aip_id, settings, store)
+    assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
+    assert _queued(catalog_url) == {}
