@@ -1,8 +1,9 @@
 """归档 one case: assign its 档号, run the GD 四性检测, keep the report in a new AIP version.
 
     assign_archival_code (catalog, committed) -> run_check4 GD on the stored head
-    -> checkout head -> add_archiving_record -> sign -> commit (OCFL) -> verify
-    -> record version, status archived, events
+    -> checkout head -> add_archiving_record -> sign -> commit (OCFL; rebuilt on the new head
+    when an ingest of the case committed meanwhile) -> verify -> record version, status
+    archived, events
 
 A failed GD check stops before the new version: the report is written under
 ``home/check4/`` and ``VerificationFailed`` (E443) is raised; the 档号 stays assigned to the
@@ -28,7 +29,8 @@ from archive.catalog.record import record_archiving_version, record_event
 from archive.check4 import Check4Report, report_json, run_check4
 from archive.package import CASE_JSON, CaseRecord
 from archive.records import ocfl_id_for
-from archive.signing import sign_bag
+from archive.signing import Signer, sign_bag
+from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
 from flows._runtime import fingerprint, open_signer, open_store, trusted_certificates
@@ -36,6 +38,7 @@ from flows._work import work_folder
 from schemas.errors import NotFound, VerificationFailed
 
 SOFTWARE = "juanzong"
+COMMIT_ATTEMPTS = 3  # an ingest of the case may move the head between checkout and commit
 
 
 class ArchiveOutcome(BaseModel):
@@ -105,25 +108,47 @@ def assign_code(settings: Settings, case_number: str, archivist: str) -> str:
 @task(cache_policy=NO_CACHE)
 def commit_archiving_version(settings: Settings, aip_id: str, code: str, report: Check4Report,
                              archivist: str) -> int:
-    """Checkout, add the 归档 record, sign, commit and verify; returns the new version."""
+    """Build the 归档 version on the head, commit, verify and record it; returns the new version."""
     store = open_store(settings)
     ocfl_id = ocfl_id_for(aip_id)
-    version = (store.head(ocfl_id) or 0) + 1
     signer = open_signer(settings)
     with work_folder(settings.work_root, f"archive-{aip_id}") as work:
-        bag = store.checkout(ocfl_id, work / "bag")
-        add_archiving_record(bag, archival_code=code, version=version, report_json=report_json(report),
-                             passed=report.ok, summary=str(report.summary()), archivist=archivist,
-                             when=datetime.now(timezone.utc), software=SOFTWARE)
-        sign_bag(bag, signer)
-        committed = store.commit(ocfl_id, bag, message=f"archive {code}",
-                                 agent=signer.certificate().subject.rfc4514_string())
+        committed, bag = _commit_on_head(store, ocfl_id, work, signer, code, report, archivist)
         findings = verify_object(store, ocfl_id, trusted_certificates(settings))
         if findings:
             raise VerificationFailed("E402", findings[0].path, expected=findings[0].expected,
                                      found=findings[0].actual)
         _record(settings, aip_id, committed, bag, fingerprint(signer.certificate()), code, report, archivist)
     return committed
+
+
+def _commit_on_head(store: Store, ocfl_id: str, work: Path, signer: Signer, code: str, report: Check4Report,
+                    archivist: str) -> tuple[int, Path]:
+    """Commit the 归档 version built on the head unless the head moved meanwhile, then rebuild it
+    on the new head: an ingest of the case may commit between checkout and commit, and a version
+    built on the older head would drop that ingest's documents. Returns the version and its bag."""
+    attempt = 1
+    while True:
+        base = store.head(ocfl_id)
+        bag = _archiving_bag(store, ocfl_id, base, work / f"attempt-{attempt}", signer, code, report, archivist)
+        try:
+            return store.commit(ocfl_id, bag, message=f"archive {code}", expected_head=base,
+                                agent=signer.certificate().subject.rfc4514_string()), bag
+        except StaleHead:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            attempt += 1
+
+
+def _archiving_bag(store: Store, ocfl_id: str, base: int | None, dest: Path, signer: Signer, code: str,
+                   report: Check4Report, archivist: str) -> Path:
+    """Version ``base`` checked out into ``dest`` with the 归档 record added, signed."""
+    bag = store.checkout(ocfl_id, dest, version=base)
+    add_archiving_record(bag, archival_code=code, version=(base or 0) + 1, report_json=report_json(report),
+                         passed=report.ok, summary=str(report.summary()), archivist=archivist,
+                         when=datetime.now(timezone.utc), software=SOFTWARE)
+    sign_bag(bag, signer)
+    return bag
 
 
 def _record(settings: Settings, aip_id: str, version: int, bag: Path, cert: str, code: str,

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import bagit
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
+from archive.archiving import CHECK4_GD
+from archive.catalog import session
+from archive.catalog.models import Aip, AipVersion, Case
 from archive.check4 import run_check4
-from archive.records import ocfl_id_for
+from archive.package import CASE_JSON, CaseRecord
+from archive.records import document_id_for, ocfl_id_for
 from archive.storage import OcflStore
 from archive.verify import verify_object
 from flows._runtime import trusted_certificates
+from ingest.manifest import read_manifest
 from tests.archive.conftest import store_validate_root
 from tests.archive_ops.conftest import ops_settings
 
@@ -61,10 +69,10 @@ def test_check4_before_archiving_fails_only_the_archival_code(ops_archive) -> No
     assert "3-9" not in outcomes  # the replica item is not a GD item
 
 
-def test_archive_case_keeps_the_gd_report_in_a_new_signed_version(ops_archive, tmp_path) -> None:
+def test_archive_case_keeps_the_gd_report_in_a_new_signed_version(ops_archive, ops_copy, tmp_path) -> None:
     from flows.archive_case import archive_case
 
-    settings = ops_archive.settings_b
+    settings = ops_settings(ops_copy(ops_archive.home), "b")  # the shared home's case stays unarchived
     case_number, aip = next(iter(_by_case(ops_archive.second).items()))
     store = OcflStore(settings.storage_root)
     before = store.head(ocfl_id_for(aip))
@@ -84,6 +92,56 @@ def test_archive_case_keeps_the_gd_report_in_a_new_signed_version(ops_archive, t
     bagit.Bag(str(bag)).validate()
     again = archive_case(settings, case_number, "林档案")
     assert not again.created and again.archival_code == out.archival_code and again.version == out.version
+
+
+def _ingest_at_archiving_commit(monkeypatch, settings, batch: Path) -> list[int]:
+    """When 归档's first commit arrives, run the real ingest of ``batch`` in another thread to its
+    end first: 归档 has read the head and built its version on it, and the ingest commits the
+    next version of the case before 归档 commits. Returns the head 归档's commit arrived at."""
+    from flows.ingest_batch import ingest_batch
+
+    commit, arrived = OcflStore.commit, []
+
+    def commit_after_ingest(self, object_id: str, src_dir: Path, **kwargs):
+        if kwargs["message"].startswith("archive ") and not arrived:
+            arrived.append(self.head(object_id))
+            with ThreadPoolExecutor(1) as pool:
+                outcome = pool.submit(ingest_batch, batch, settings).result()
+            assert outcome.status == "archived", outcome.problems
+        return commit(self, object_id, src_dir, **kwargs)
+
+    monkeypatch.setattr(OcflStore, "commit", commit_after_ingest)
+    return arrived
+
+
+def test_archiving_keeps_the_documents_of_an_ingest_committed_meanwhile(ops_archive, ops_copy, tmp_path,
+                                                                       monkeypatch) -> None:
+    """归档 of the civil case checks out head v2 and, before it commits, an ingest of the same
+    case (the sample batch of seed 3) commits v3. 归档's version must be built on v3: one built on
+    v2 would drop the ingest's documents from the head and call itself v3 in case.json."""
+    from flows.archive_case import archive_case
+    from ingest.sample import write_sample_batch
+
+    settings = ops_settings(ops_copy(ops_archive.home), "b")
+    batch = write_sample_batch(tmp_path / "batch3", seed=3)
+    case_number, aip = next(iter(_by_case(ops_archive.second).items()))
+    store, ocfl_id = OcflStore(settings.storage_root), ocfl_id_for(aip)
+    before = store.head(ocfl_id)
+    arrived = _ingest_at_archiving_commit(monkeypatch, settings, batch)
+    out = archive_case(settings, case_number, "林档案")
+    assert arrived == [before] and out.created and out.version == before + 2 == store.head(ocfl_id)
+    head = CaseRecord.model_validate_json(store.path(ocfl_id, CASE_JSON).read_bytes())
+    assert (head.aip_version, head.archival_code) == (out.version, out.archival_code)
+    ingested = {document_id_for(f.case_number, f.path) for f in read_manifest(batch).files_of(case_number)}
+    assert ingested and {d.document_id for d in head.documents if d.batch_id == batch.name} == ingested
+    assert CHECK4_GD in store.files(ocfl_id)
+    with session(settings.catalog_url) as s:
+        assert s.get_one(Aip, aip).head_version == out.version
+        assert s.get_one(Case, case_number).status == "archived"
+        versions = s.exec(select(AipVersion.version).where(AipVersion.aip_id == aip)).all()
+        assert sorted(versions) == list(range(1, out.version + 1))
+    assert verify_object(store, ocfl_id, trusted_certificates(settings)) == []
+    store_validate_root(settings.storage_root)
 
 
 def test_check4_reports_a_flipped_byte_by_item(ops_archive, ops_copy) -> None:
