@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from archive.catalog import session
 from archive.catalog.models import IndexQueueItem
+from archive.catalog.record import record_indexing_failure
 from archive.records import ocfl_id_for
 from archive.storage import Store
 from config import Settings
@@ -33,10 +34,7 @@ def index_aip(aip_id: str, settings: Settings, store: Store) -> bool:
     except Exception as exc:  # the index being down must never lose an archived AIP
         get_run_logger().warning("indexing %s failed, queued: %s", aip_id, exc)
         with session(settings.catalog_url) as s:
-            item = s.get(IndexQueueItem, aip_id) or IndexQueueItem(aip_id=aip_id, version=0)
-            item.attempts += 1
-            item.last_error = str(exc)[:2000]
-            s.add(item)
+            record_indexing_failure(s, aip_id, version, str(exc))
             s.commit()
         return False
     with session(settings.catalog_url) as s:

@@ -20,6 +20,7 @@ from archive.catalog.models import (
     Case,
     Certificate,
     Document,
+    IndexQueueItem,
     Page,
     PreservationEvent,
     utcnow,
@@ -86,6 +87,16 @@ def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str,
     """Keep a signing certificate; flows starting at once on a fresh archive all record it."""
     _get_or_insert(s, Certificate(fingerprint=fingerprint, purpose=purpose, subject=subject, pem=pem,
                                   not_before=not_before, not_after=not_after))
+
+
+def record_indexing_failure(s: Session, aip_id: str, version: int, error: str) -> None:
+    """Count a failed indexing on the AIP's queue entry, made for ``version`` when missing. An
+    ingest of the AIP may queue it at the same time, so the entry is inserted unless it exists,
+    then updated: a read-then-insert would fail on the primary key (IntegrityError)."""
+    item = _get_or_insert(s, IndexQueueItem(aip_id=aip_id, version=version))
+    item.attempts += 1
+    item.last_error = error[:2000]
+    s.add(item)
 
 
 def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version: int, *,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
+from prefect import flow
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -393,3 +395,41 @@ def test_a_version_queued_while_the_index_is_rebuilt_stays_queued(catalog_url, t
     assert indexing.index_aip(aip_id, settings, store)
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
     assert _queued(catalog_url) == {}
+
+
+@flow(name="index-aip", validate_parameters=False)
+def _index_as_flows_do(aip_id: str, settings: Settings, store: OcflStore) -> bool:
+    """``index_aip`` inside a flow run, as the ingest and OCR-retry flows call it (its failure
+    path logs to the run)."""
+    return indexing.index_aip(aip_id, settings, store)
+
+
+def _with_index_down(catalog_url: str, tmp_path: Path) -> Settings:
+    """An archive home whose index is an Elasticsearch node that does not answer: nothing listens
+    on its port."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    return Settings(home=tmp_path / "home", catalog_url=catalog_url, index_backend="elasticsearch",
+                    es_url=f"http://127.0.0.1:{port}")
+
+
+def test_a_failed_indexing_counts_its_attempt_on_an_entry_an_ingest_queued_meanwhile(catalog_url, tmp_path):
+    """v1 was indexed; indexing the AIP again fails (the index is down) and, after the failure
+    path read "not queued" and before it inserts the entry, an ingest commits and queues v2. The
+    failure path must count its attempt on the ingest's entry, not fail on the primary key
+    (IntegrityError) and leave the ingest's version queued."""
+    settings = _with_index_down(catalog_url, tmp_path)
+    store = OcflStore(settings.storage_root)
+    batch = write_sample_batch(tmp_path / "sample", seed=2)
+    _commit_and_queue(catalog_url, store, batch, tmp_path / "src")
+    aip_id = aip_id_for(_civil_files(batch)[0].case_number)
+    with session(catalog_url) as s:
+        indexing.dequeue_indexed(s, aip_id, 1)  # v1 was indexed before the index went down
+        s.commit()
+    assert not _while_first_write_waits(open_catalog(catalog_url),
+                                        lambda: _index_as_flows_do(aip_id, settings, store),
+                                        lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    with session(catalog_url) as s:
+        item = s.get_one(IndexQueueItem, aip_id)
+        assert (item.version, item.attempts) == (2, 1) and "Connection refused" in item.last_error
