@@ -18,11 +18,12 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from archive.catalog import session
-from archive.catalog.models import Aip, AipVersion, Batch, IndexQueueItem
+from archive.catalog.models import Aip, AipVersion, Batch
 from archive.catalog.record import (
     archived_path_of,
     finish_batch,
     head_version,
+    queue_for_indexing,
     record_aip_version,
     record_event,
     upsert_case,
@@ -115,7 +116,7 @@ def record(sub: CaseSubmission, built: BuiltAip, version: int, batch_id: str,
                            certificate=fingerprint_)
         events = ["ingestion", "digital signature generation"]
         events += ["replication"] if settings.replica_root else []
-        s.merge(IndexQueueItem(aip_id=built.aip_id, version=version))
+        queue_for_indexing(s, built.aip_id, version)
         for event_type in events:
             record_event(s, event_type, agent=SOFTWARE, aip_id=built.aip_id,
                          detail=f"version v{version} from batch {batch_id}")

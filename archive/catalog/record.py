@@ -89,11 +89,26 @@ def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str,
                                   not_before=not_before, not_after=not_after))
 
 
+def queue_for_indexing(s: Session, aip_id: str, version: int) -> None:
+    """Queue the AIP for indexing at ``version`` unless its entry already names this version or a
+    newer one, in one INSERT .. ON CONFLICT DO UPDATE that compares with the committed entry: an
+    ingest and a failed indexing may queue the AIP at once, and two ingests out of order, where a
+    read-then-insert fails on the primary key (IntegrityError) and a write of the version read
+    earlier lowers it. A newer version starts a fresh entry (attempts 0, no error, queued now):
+    the failures counted were the older version's."""
+    table = IndexQueueItem.__table__
+    insert = _DIALECT_INSERTS[s.get_bind().dialect.name](table).values(
+        aip_id=aip_id, version=version, attempts=0, last_error="", enqueued_at=utcnow())
+    fresh = {name: insert.excluded[name] for name in ("version", "attempts", "last_error", "enqueued_at")}
+    s.execute(insert.on_conflict_do_update(index_elements=[table.c.aip_id], set_=fresh,
+                                           where=table.c.version < insert.excluded.version))
+
+
 def record_indexing_failure(s: Session, aip_id: str, version: int, error: str) -> None:
-    """Count a failed indexing on the AIP's queue entry, made for ``version`` when missing. An
-    ingest of the AIP may queue it at the same time, so the entry is inserted unless it exists,
-    then updated: a read-then-insert would fail on the primary key (IntegrityError)."""
-    item = _get_or_insert(s, IndexQueueItem(aip_id=aip_id, version=version))
+    """Count a failed indexing on the AIP's queue entry, queued for ``version`` first (see
+    ``queue_for_indexing``): an ingest of the AIP may queue it at the same time."""
+    queue_for_indexing(s, aip_id, version)
+    item = s.get_one(IndexQueueItem, aip_id)
     item.attempts += 1
     item.last_error = error[:2000]
     s.add(item)

@@ -31,11 +31,13 @@ from archive.catalog.models import (
     PreservationEvent,
 )
 from archive.catalog.record import (
+    queue_for_indexing,
     record_aip_version,
     record_archiving_version,
     record_certificate,
     record_document,
     record_event,
+    record_indexing_failure,
     upsert_case,
 )
 from archive.package import build_aip
@@ -327,10 +329,55 @@ def _commit_and_queue(url: str, store: OcflStore, batch: Path, work: Path) -> in
     base_bag = store.checkout(ocfl_id, work / f"base-v{version}") if base else None
     built = build_aip(sub, work / f"v{version}", base_bag=base_bag)
     store.commit(ocfl_id, built.bag_dir, message=f"v{version}", agent="test", expected_head=base)
-    with session(url) as s:
-        s.merge(IndexQueueItem(aip_id=sub.aip_id, version=version))
-        s.commit()
+    _queue(url, sub.aip_id, version)
     return version
+
+
+def _queue(url: str, aip_id: str, version: int) -> None:
+    """What the ingest flow's ``record`` task writes to queue a committed version for indexing,
+    committed alone."""
+    with session(url) as s:
+        queue_for_indexing(s, aip_id, version)
+        s.commit()
+
+
+def _fail_indexing(url: str, aip_id: str, version: int) -> None:
+    """What ``index_aip`` writes when indexing ``version`` failed, committed alone."""
+    with session(url) as s:
+        record_indexing_failure(s, aip_id, version, "index down")
+        s.commit()
+
+
+def _queue_entry(url: str, aip_id: str) -> tuple[int, int, str]:
+    """The AIP's queue entry: its version, attempts and last error."""
+    with session(url) as s:
+        item = s.get_one(IndexQueueItem, aip_id)
+        return item.version, item.attempts, item.last_error
+
+
+def test_the_queue_entry_keeps_the_newest_version_when_recordings_arrive_out_of_order(catalog_url):
+    """Indexing v3 failed; then an older ingest's record queues v2, and v3 is queued again: the
+    entry keeps v3 and its failure. Only a newer version (v4) replaces it, with a fresh count."""
+    _fail_indexing(catalog_url, "a1", 3)
+    for version, entry in ((2, (3, 1, "index down")), (3, (3, 1, "index down")), (4, (4, 0, ""))):
+        _queue(catalog_url, "a1", version)
+        assert _queue_entry(catalog_url, "a1") == entry
+
+
+@pytest.mark.parametrize(("meanwhile", "entry"), [
+    (lambda url: _queue(url, "a1", 3), (3, 0, "")),
+    (lambda url: _fail_indexing(url, "a1", 3), (3, 1, "index down")),
+    (lambda url: _fail_indexing(url, "a1", 1), (2, 0, "")),
+], ids=["ingest-of-v3", "failed-indexing-of-v3", "failed-indexing-of-v1"])
+def test_an_ingest_queues_its_version_while_another_recording_queues_the_aip(catalog_url, meanwhile, entry):
+    """An ingest's record queues v2 and, just before it writes, another recording queues the AIP
+    and commits: a newer ingest's v3, or a failed indexing. A read-then-insert (which read "not
+    queued" before that) would fail the ingest's record on the primary key after its OCFL commit,
+    and a write of v2 over v3 would lower the entry and drop its count of failures. The entry
+    keeps the newest version; a newer version starts afresh."""
+    _while_first_write_waits(open_catalog(catalog_url), lambda: _queue(catalog_url, "a1", 2),
+                             lambda: meanwhile(catalog_url))
+    assert _queue_entry(catalog_url, "a1") == entry
 
 
 def _queued(url: str) -> dict[str, int]:
