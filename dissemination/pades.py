@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import contextlib
 import hashlib
 import mmap
 import os
@@ -187,7 +186,6 @@ class Revision:
 
     objects: dict[int, pikepdf.Object] = field(default_factory=dict)
     catalog: dict[str, pikepdf.Object | None] = field(default_factory=dict)
-    sources: list[pikepdf.Pdf] = field(default_factory=list)  # copied from; closed once written
 
 
 Revise = Callable[[pikepdf.Pdf, pikepdf.Pdf], Revision]
@@ -255,10 +253,8 @@ def _build_update(source: _FileDigest, spec: SignatureSpec, signed_at: datetime,
     number) and lay out the update's objects around a scratch Pdf of new ones."""
     prev, xref_stream = _base_xref(source)
     scratch = pikepdf.new()
-    with pikepdf.open(source.handle) as base, contextlib.ExitStack() as sources:
+    with pikepdf.open(source.handle) as base:
         revision = revise(base, scratch) if revise else Revision()
-        for pdf in revision.sources:
-            sources.enter_context(pdf)
         page = _first_page(base)
         if page.obj.objgen[0] in revision.objects:
             raise ValueError("a revision may not replace page 1: the seal's widget goes there")

@@ -29,7 +29,6 @@ gets a new template) and the template format; unused ones are pruned after
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import time
 import uuid
@@ -41,12 +40,11 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name
 
 from dissemination import pades
-from dissemination.watermark import XOBJECT_NAME, WatermarkSpec, current_xmp, stamp_bytes, stamp_size, xmp_packet
+from dissemination.watermark import OPEN_GATE, WatermarkSpec, current_xmp, stamp_form, wrap_pages, xmp_packet
 
 TEMPLATE_KEY = "/JuanzongCopyTemplate"
 FORMAT_VERSION = 1
 CLOSED_GATE = b"q 0 0 0 0 re W n\n"
-OPEN_GATE = b"q\n"
 MAX_AGE_DAYS = 14
 
 
@@ -59,34 +57,14 @@ def build_template(src: Path, dest: Path) -> Path:
         with pikepdf.open(src) as pdf:
             if TEMPLATE_KEY in pdf.Root:
                 raise ValueError(f"{src}: is a copy template already")
-            gate = pdf.make_stream(CLOSED_GATE)
-            forms: dict[tuple[float, float], pikepdf.Object] = {}
-            places: dict[bytes, pikepdf.Object] = {}
-            for page in pdf.pages:
-                size = stamp_size(page)
-                form = forms.get(size) or forms.setdefault(size, pdf.make_stream(
-                    b"", Type=Name.XObject, Subtype=Name.Form, BBox=[0, 0, *size]))
-                _own_resources(page, form)
-                placement = page.calc_form_xobject_placement(form, Name(XOBJECT_NAME), pikepdf.Rectangle(page.trimbox))
-                place = places.get(placement) or places.setdefault(placement, pdf.make_stream(b"Q\n" + placement))
-                page.contents_add(gate, prepend=True)
-                page.contents_add(place)
-            pdf.Root[TEMPLATE_KEY] = Dictionary(Gate=gate, Stamps=Array(list(forms.values())))
+            gate, forms = wrap_pages(pdf, CLOSED_GATE, lambda size: pdf.make_stream(
+                b"", Type=Name.XObject, Subtype=Name.Form, BBox=[0, 0, *size]))
+            pdf.Root[TEMPLATE_KEY] = Dictionary(Gate=gate, Stamps=Array(forms))
             pdf.save(tmp)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     return dest
-
-
-def _own_resources(page: pikepdf.Page, form: pikepdf.Object) -> None:
-    """Name ``form`` /JzWatermark in the page's own resources: pages may share a resource
-    dictionary, and a portrait and a landscape page must not share the name."""
-    resources = Dictionary(page.obj.get("/Resources", Dictionary()))
-    xobjects = Dictionary(resources.get("/XObject", Dictionary()))
-    xobjects[XOBJECT_NAME] = form
-    resources.XObject = xobjects
-    page.obj.Resources = resources
 
 
 def reader_revision(spec: WatermarkSpec) -> pades.Revise:
@@ -95,14 +73,13 @@ def reader_revision(spec: WatermarkSpec) -> pades.Revise:
     def revise(base: pikepdf.Pdf, scratch: pikepdf.Pdf) -> pades.Revision:
         marker = base.Root.get(TEMPLATE_KEY)
         if marker is None:
-            raise ValueError("not a copy template: no /JuanzongCopyTemplate in the catalog")
+            raise ValueError(f"{base.filename}: not a copy template (no {TEMPLATE_KEY} in its catalog); "
+                             "delete it, templates are remade on demand")
         revision = pades.Revision(catalog={"/Metadata": scratch.make_stream(
             xmp_packet(current_xmp(base), spec), Type=Name.Metadata, Subtype=Name.XML), TEMPLATE_KEY: None})
         revision.objects[marker.Gate.objgen[0]] = scratch.make_stream(OPEN_GATE)
         for form in marker.Stamps:
-            stamp = pikepdf.open(io.BytesIO(stamp_bytes(spec, (float(form.BBox[2]), float(form.BBox[3])))))
-            revision.sources.append(stamp)
-            revision.objects[form.objgen[0]] = scratch.copy_foreign(stamp.pages[0].as_form_xobject())
+            revision.objects[form.objgen[0]] = stamp_form(scratch, spec, (float(form.BBox[2]), float(form.BBox[3])))
         return revision
 
     return revise

@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -53,6 +54,7 @@ FONT_NAME = "JuanzongWatermark"
 LATIN_FONT_NAME = "JuanzongWatermarkLatin"
 NOTICE = "仅供本案阅卷使用，不得外传"
 XOBJECT_NAME = "/JzWatermark"
+OPEN_GATE = b"q\n"
 TRACE_PREFIX = "juanzong-trace:"
 XMP_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XMP_DC = "http://purl.org/dc/elements/1.1/"
@@ -201,16 +203,6 @@ def stamp_size(page: pikepdf.Page) -> tuple[float, float]:
     return (A4[1], A4[0]) if landscape else A4
 
 
-def _stamp_xobjects(pdf: pikepdf.Pdf, spec: WatermarkSpec,
-                    sizes: list[tuple[float, float]]) -> dict[tuple[float, float], pikepdf.Object]:
-    """One Form XObject per page orientation actually present, built once."""
-    forms: dict[tuple[float, float], pikepdf.Object] = {}
-    for size in dict.fromkeys(sizes):
-        with pikepdf.open(io.BytesIO(stamp_bytes(spec, size))) as stamp:
-            forms[size] = pdf.copy_foreign(stamp.pages[0].as_form_xobject())
-    return forms
-
-
 def xmp_packet(current: bytes | None, spec: WatermarkSpec) -> bytes:
     """``current`` XMP with the trace id and the XMP dates set, every other property (PDF/A
     identification included) kept. Edited with lxml directly: pikepdf's metadata editor costs
@@ -244,27 +236,46 @@ def _write_xmp(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
                                         Type=pikepdf.Name.Metadata, Subtype=pikepdf.Name.XML)
 
 
-def stamp_pages(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> None:
-    """Lay the shared stamp over every page of an open PDF, fitted to the page's trim box."""
-    pages = list(pdf.pages)
-    sizes = [stamp_size(page) for page in pages]
-    forms = _stamp_xobjects(pdf, spec, sizes)
-    for page, size in zip(pages, sizes, strict=True):
-        _overlay(page, forms[size])
+def wrap_pages(pdf: pikepdf.Pdf, gate: bytes,
+               form_for: Callable[[tuple[float, float]], pikepdf.Object]) -> tuple[pikepdf.Object, list[pikepdf.Object]]:
+    """Wrap every page's content as ``[gate, content ..., place]``: ``gate`` (one stream for all
+    pages) opens the graphics state, ``place`` (one per distinct placement) restores it and
+    draws the form of the page's orientation as /JzWatermark, fitted to the trim box. The
+    unsealed copy's gate is ``q``; a copy template's clips everything (``dissemination.template``).
+    Returns the gate and the forms, one per orientation present."""
+    gate_stream = pdf.make_stream(gate)
+    forms: dict[tuple[float, float], pikepdf.Object] = {}
+    places: dict[bytes, pikepdf.Object] = {}
+    for page in pdf.pages:
+        size = stamp_size(page)
+        form = forms.get(size) or forms.setdefault(size, form_for(size))
+        _own_resources(page, form)
+        placement = page.calc_form_xobject_placement(form, pikepdf.Name(XOBJECT_NAME), pikepdf.Rectangle(page.trimbox))
+        place = places.get(placement) or places.setdefault(placement, pdf.make_stream(b"Q\n" + placement))
+        page.contents_add(gate_stream, prepend=True)
+        page.contents_add(place)
+    return gate_stream, list(forms.values())
 
 
-def _overlay(page: pikepdf.Page, form: pikepdf.Object) -> None:
-    """``Page.add_overlay`` with a fixed resource name (pikepdf picks a random one) and no
-    coalescing of the page's content streams (the overlay is appended, not rewritten)."""
-    name = page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(XOBJECT_NAME))
-    placement = page.calc_form_xobject_placement(form, name, pikepdf.Rectangle(page.trimbox))
-    page.contents_add(b"q\n", prepend=True)
-    page.contents_add(b"Q\n" + placement, prepend=False)
+def _own_resources(page: pikepdf.Page, form: pikepdf.Object) -> None:
+    """Name ``form`` /JzWatermark in the page's own resources: pages may share a resource
+    dictionary, and a portrait and a landscape page must not share the name."""
+    resources = pikepdf.Dictionary(page.obj.get("/Resources", pikepdf.Dictionary()))
+    xobjects = pikepdf.Dictionary(resources.get("/XObject", pikepdf.Dictionary()))
+    xobjects[XOBJECT_NAME] = form
+    resources.XObject = xobjects
+    page.obj.Resources = resources
+
+
+def stamp_form(pdf: pikepdf.Pdf, spec: WatermarkSpec, size: tuple[float, float]) -> pikepdf.Object:
+    """The reader's stamp of ``size`` points as a Form XObject of ``pdf``."""
+    with pikepdf.open(io.BytesIO(stamp_bytes(spec, size))) as stamp:
+        return pdf.copy_foreign(stamp.pages[0].as_form_xobject())
 
 
 def mark(pdf: pikepdf.Pdf, spec: WatermarkSpec) -> pikepdf.Pdf:
     """Stamp every page of an open PDF and put the trace id in its XMP."""
-    stamp_pages(pdf, spec)
+    wrap_pages(pdf, OPEN_GATE, lambda size: stamp_form(pdf, spec, size))
     _write_xmp(pdf, spec)
     return pdf
 

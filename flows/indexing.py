@@ -3,14 +3,13 @@ case is queued; ``reindex`` (or the next ingest) drains the queue."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from archive.catalog import session
 from archive.catalog.models import IndexQueueItem
-from archive.catalog.record import record_indexing_failure
+from archive.catalog.record import dequeue_indexed, record_indexing_failure
 from archive.records import ocfl_id_for
 from archive.storage import Store
 from config import Settings
@@ -41,14 +40,6 @@ def index_aip(aip_id: str, settings: Settings, store: Store) -> bool:
         dequeue_indexed(s, aip_id, version)
         s.commit()
     return True
-
-
-def dequeue_indexed(s: Session, aip_id: str, version: int) -> None:
-    """Drop the AIP's queue entry if it names ``version`` or an older one, in one DELETE that
-    compares with the committed entry: an ingest may queue a newer version while this one is
-    indexed, and that entry must stay until its version is indexed too."""
-    s.execute(sa.delete(IndexQueueItem)
-              .where(IndexQueueItem.aip_id == aip_id, IndexQueueItem.version <= version))
 
 
 def queued(settings: Settings) -> list[str]:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
-from sqlmodel import select
 
 from archive.catalog import session
-from archive.catalog.models import IndexQueueItem
+from archive.catalog.record import dequeue_indexed
 from archive.storage import Store
 from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
 from dissemination.search.registry import open_index
 from flows._runtime import open_store
-from flows.indexing import dequeue_indexed
 
 
 class ReindexOutcome(BaseModel):
@@ -38,9 +36,8 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
         errors += [str(e) for e in report.errors]
     index.finish_rebuild(handle)
     with session(settings.catalog_url) as s:
-        for item in s.exec(select(IndexQueueItem)).all():
-            if item.aip_id in indexed:
-                dequeue_indexed(s, item.aip_id, indexed[item.aip_id])
+        for aip_id, version in indexed.items():
+            dequeue_indexed(s, aip_id, version)
         s.commit()
     return ReindexOutcome(objects=objects, pages=pages, errors=errors)
 

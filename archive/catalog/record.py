@@ -57,7 +57,12 @@ def _insert_unless_clashing(s: Session, row: SQLModel) -> None:
     unique column (Aip.case_number) first."""
     table = type(row).__table__
     values = {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
-    s.execute(_DIALECT_INSERTS[s.get_bind().dialect.name](table).values(values).on_conflict_do_nothing())
+    s.execute(_insert(s, table).values(values).on_conflict_do_nothing())
+
+
+def _insert(s: Session, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+    """The session's dialect's INSERT, which has ON CONFLICT (the generic one has not)."""
+    return _DIALECT_INSERTS[s.get_bind().dialect.name](table)
 
 
 def upsert_case(s: Session, meta: CaseMeta) -> Case:
@@ -97,7 +102,7 @@ def queue_for_indexing(s: Session, aip_id: str, version: int) -> None:
     earlier lowers it. A newer version starts a fresh entry (attempts 0, no error, queued now):
     the failures counted were the older version's."""
     table = IndexQueueItem.__table__
-    insert = _DIALECT_INSERTS[s.get_bind().dialect.name](table).values(
+    insert = _insert(s, table).values(
         aip_id=aip_id, version=version, attempts=0, last_error="", enqueued_at=utcnow())
     fresh = {name: insert.excluded[name] for name in ("version", "attempts", "last_error", "enqueued_at")}
     s.execute(insert.on_conflict_do_update(index_elements=[table.c.aip_id], set_=fresh,
@@ -106,12 +111,19 @@ def queue_for_indexing(s: Session, aip_id: str, version: int) -> None:
 
 def record_indexing_failure(s: Session, aip_id: str, version: int, error: str) -> None:
     """Count a failed indexing on the AIP's queue entry, queued for ``version`` first (see
-    ``queue_for_indexing``): an ingest of the AIP may queue it at the same time."""
+    ``queue_for_indexing``): an ingest of the AIP may queue it at the same time, and two
+    failures may count at once (the count is raised in the UPDATE, not read and written back)."""
     queue_for_indexing(s, aip_id, version)
-    item = s.get_one(IndexQueueItem, aip_id)
-    item.attempts += 1
-    item.last_error = error[:2000]
-    s.add(item)
+    s.execute(sa.update(IndexQueueItem).where(IndexQueueItem.aip_id == aip_id)
+              .values(attempts=IndexQueueItem.attempts + 1, last_error=error[:2000])
+              .execution_options(synchronize_session=False))
+
+
+def dequeue_indexed(s: Session, aip_id: str, version: int) -> None:
+    """Drop the AIP's queue entry if it names ``version`` or an older one, in one DELETE that
+    compares with the committed entry: an ingest may queue a newer version while this one is
+    indexed, and that entry must stay until its version is indexed too."""
+    s.execute(sa.delete(IndexQueueItem).where(IndexQueueItem.aip_id == aip_id, IndexQueueItem.version <= version))
 
 
 def record_aip_version(s: Session, sub: CaseSubmission, built: BuiltAip, version: int, *,

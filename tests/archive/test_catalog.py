@@ -31,6 +31,7 @@ from archive.catalog.models import (
     PreservationEvent,
 )
 from archive.catalog.record import (
+    dequeue_indexed,
     queue_for_indexing,
     record_aip_version,
     record_archiving_version,
@@ -472,7 +473,7 @@ def test_a_failed_indexing_counts_its_attempt_on_an_entry_an_ingest_queued_meanw
     _commit_and_queue(catalog_url, store, batch, tmp_path / "src")
     aip_id = aip_id_for(_civil_files(batch)[0].case_number)
     with session(catalog_url) as s:
-        indexing.dequeue_indexed(s, aip_id, 1)  # v1 was indexed before the index went down
+        dequeue_indexed(s, aip_id, 1)  # v1 was indexed before the index went down
         s.commit()
     assert not _while_first_write_waits(open_catalog(catalog_url),
                                         lambda: _index_as_flows_do(aip_id, settings, store),
