@@ -58,7 +58,7 @@ def log_sign_head() -> dict:
 
 @flow(name="watch-hot-folder")
 def watch_hot_folder(folder: str, stale_after: float = 300.0) -> list[dict]:
-    from flows.api_stations import flow_submit
+    from flows.submission import flow_submit
     from ingest.hotfolder import watch
 
     settings = load_settings()

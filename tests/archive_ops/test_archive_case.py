@@ -165,7 +165,7 @@ def test_check4_reports_a_flipped_byte_by_item(ops_archive, ops_copy) -> None:
 def _cli(settings):
     import typer
 
-    from flows.cli_archive import register
+    from cli.archive_commands import register
 
     app = typer.Typer()
     register(app, lambda: settings)

@@ -22,7 +22,7 @@ from dissemination.search.base import Access, SearchQuery
 from dissemination.search.registry import open_index
 from flows._runtime import open_store
 from flows.ingest_batch import ingest_batch
-from flows.inspect import verify_aip
+from flows.aip_queries import verify_aip
 from flows.retry_ocr import failed_documents, retry_ocr
 from ingest.sample import CASE_NUMBER, write_sample_batch
 from schemas.errors import NotFound

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings as hsettings  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
-from flows.api_stations import add_station, station_router  # noqa: E402
+from api.stations import add_station, station_router  # noqa: E402
 from tests.intake.conftest import ManifestIngest  # noqa: E402
 
 

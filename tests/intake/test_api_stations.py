@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from archive.catalog import session
 from archive.catalog.models import Principal
 from config.settings import Settings
-from flows.api_stations import add_station, station_router
+from api.stations import add_station, station_router
 from ingest.intake import pending_batches
 from tests.intake.conftest import ManifestIngest, make_batch, tree_digests
 

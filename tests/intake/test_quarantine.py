@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from archive.catalog import session
 from archive.catalog.models import PreservationEvent, Principal
 from config.settings import Settings
-from flows.api_stations import hash_api_key
-from flows.cli_intake import register
+from api.stations import hash_api_key
+from cli.intake_commands import register
 from ingest import quarantine as q
 from ingest.hotfolder import take_batch
 from ingest.intake import run_submission

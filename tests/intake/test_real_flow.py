@@ -26,7 +26,8 @@ from archive.records import aip_id_for, document_id_for, ocfl_id_for
 from archive.storage import StaleHead
 from archive.storage.ocfl import OcflStore
 from config.settings import Settings
-from flows.api_stations import add_station, flow_submit, station_router
+from api.stations import add_station, station_router
+from flows.submission import flow_submit
 from ingest.hotfolder import take_batch
 from ingest.intake import pending_batches
 from tests.conftest import BIN, make_corpus

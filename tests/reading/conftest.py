@@ -50,7 +50,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     """Ingest the sample batch once (about a minute of OCR) and set up the people."""
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from archive.signing import ensure_dev_keys
-    from flows.api_reading import add_principal
+    from api.reading import add_principal
     from flows.ingest_batch import ingest_batch
     from ingest.sample import write_sample_batch
 
@@ -88,7 +88,7 @@ def _set_up_cases(settings: Settings, archived: str) -> None:
 
 @pytest.fixture(scope="session")
 def client(home: Home) -> TestClient:
-    from flows.api_reading import reading_router
+    from api.reading import reading_router
 
     app = FastAPI()
     app.include_router(reading_router(home.settings))

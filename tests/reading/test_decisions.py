@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from archive.catalog import session
 from archive.catalog.models import Notification, PreservationEvent
-from flows.api_reading import link_secret, sign_link
+from api.reading import link_secret, sign_link
 from tests.reading.conftest import LAWYER, PARTY, body_for, headers_for
 
 
@@ -108,7 +108,7 @@ def test_openapi_lists_the_reading_endpoints(client) -> None:
 
 @pytest.fixture()
 def cli(home):
-    from flows.cli_reading import register
+    from cli.reading_commands import register
 
     app = Typer()
     register(app, lambda: home.settings)

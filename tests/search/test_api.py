@@ -1,4 +1,4 @@
-"""``GET /search`` in the real app (``flows.api.create_app``) on a home whose catalog holds the two
+"""``GET /search`` in the real app (``api.app.create_app``) on a home whose catalog holds the two
 generated cases and whose embedded index holds their pages: the HTTP search gives each principal
 exactly what ``juanzong search --as`` gives (one ``search_as``), and refuses what it must."""
 
@@ -16,8 +16,8 @@ from config.settings import Settings
 from dissemination.search.base import IndexPage
 from dissemination.search.embedded import EmbeddedIndex
 from dissemination.search_access import search_as
-from flows.api import create_app
-from flows.api_reading import add_principal
+from api.app import create_app
+from api.reading import add_principal
 from ingest.manifest import read_manifest
 from tests.search.corpus import batch_of
 
@@ -120,7 +120,7 @@ def test_generated_requests_never_give_a_server_error(api: Api) -> None:
     from fastapi import FastAPI
     from hypothesis import HealthCheck, given, settings as hsettings
 
-    from flows.api_search import search_router
+    from api.search import search_router
 
     app = FastAPI()
     app.include_router(search_router(api.settings))

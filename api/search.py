@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query
 from config import Settings
 from dissemination.search.base import SearchResult
 from dissemination.search_access import search_as
-from flows._http import JsonErrorRoute
-from flows.api_reading import Caller, ErrorBody, caller_dependency
+from api._http import JsonErrorRoute
+from api.reading import Caller, ErrorBody, caller_dependency
 from schemas.errors import InputRejected
 
 ARCHIVIST_ROLES = ("archivist", "auditor")  # access_for gives these everything

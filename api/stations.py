@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import shutil
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from ingest.intake import (
     run_submission,
     write_chunk,
 )
-from flows._http import JsonErrorRoute
+from api._http import JsonErrorRoute
 from schemas.errors import InputRejected, NotFound
 
 _BUSY = ("queued", "processing", "error")
@@ -73,39 +72,6 @@ class BatchStatus(BaseModel):
     aips: list[dict] = []
     quarantine_id: str | None = None
     error: dict | None = None
-
-
-_PREFECT_START = threading.Lock()
-_PREFECT_READY = threading.Event()
-
-
-def _prefect_api_ready() -> None:
-    """Start Prefect's ephemeral API (if no server is configured) once, one thread at a time.
-    Its start is not thread-safe: ingest workers whose first flows begin together start two
-    servers on one database ("duplicate column") or use one not yet started ("Server
-    process did not start"), and those batches end in error. Once up it stays up for the
-    process, so later batches skip the check."""
-    if _PREFECT_READY.is_set():
-        return
-    from prefect.client.orchestration import get_client
-
-    with _PREFECT_START:
-        if not _PREFECT_READY.is_set():
-            with get_client(sync_client=True) as client:
-                client.api_healthcheck()
-            _PREFECT_READY.set()
-
-
-def flow_submit(settings: Settings) -> Submit:
-    """The ingest flow as the submission callable; Prefect is imported on first use only."""
-
-    def submit(batch_dir: Path):
-        from flows.ingest_batch import ingest_batch
-
-        _prefect_api_ready()
-        return ingest_batch(batch_dir, settings)
-
-    return submit
 
 
 # --- keys ----------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from fastapi import FastAPI
 
 from archive.auditlog import configure_log
 from config import Settings
-from flows.api_reading import reading_router
-from flows.api_search import search_router
-from flows.api_stations import flow_submit, station_router
+from api.reading import reading_router
+from api.search import search_router
+from api.stations import station_router
+from flows.submission import flow_submit
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -2,7 +2,7 @@
 and ``principals add`` (API keys for the reading service and archivists).
 
 ``register(app, get_settings)`` adds them to the ``juanzong`` Typer app; errors are raised as
-``JuanzongError`` and become exit codes in ``flows.cli.main``. With ``--json`` each command
+``JuanzongError`` and become exit codes in ``cli.main.main``. With ``--json`` each command
 prints exactly one JSON object.
 """
 
@@ -16,8 +16,8 @@ import typer
 from config import Settings
 from dissemination import requests as rq
 from dissemination.notify import OutboxNotifier
-from flows._output import JsonOpt
-from flows._output import emit as _emit
+from cli._output import JsonOpt
+from cli._output import emit as _emit
 
 AsOpt = typer.Option(..., "--as", help="The archivist's principal id, e.g. archivist:wang.")
 
@@ -124,7 +124,7 @@ def _register_principals(app: typer.Typer, get_settings: Callable[[], Settings])
     def add(name: str, kind: str = typer.Option(..., "--kind", help="service | archivist"),
             as_json: bool = JsonOpt) -> None:
         """Create a principal and print its API key (shown this once, stored hashed)."""
-        from flows.api_reading import add_principal
+        from api.reading import add_principal
 
         if kind not in ("service", "archivist"):
             raise typer.BadParameter(f"--kind must be service or archivist, not {kind}")

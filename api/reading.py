@@ -44,8 +44,8 @@ from dissemination.access import Decision, Requester, Role
 from dissemination.identity import CatalogVerifier, IdentityVerifier
 from dissemination.notify import Notifier, OutboxNotifier
 from dissemination.watermark import mask_id
-from flows.api_stations import hash_api_key, new_api_key
-from flows._http import JsonErrorRoute
+from api.stations import hash_api_key, new_api_key
+from api._http import JsonErrorRoute
 from schemas.errors import InputRejected, describe
 
 LINK_SECRET_NAME = "dip-link.secret"

@@ -1,7 +1,7 @@
 """CLI commands of the submission paths: ``watch``, ``quarantine …`` and ``stations add``.
 
 ``register(app, get_settings)`` adds them to the ``juanzong`` Typer app; errors are raised as
-``JuanzongError`` and turned into exit codes by ``flows.cli.main``. With ``--json`` each
+``JuanzongError`` and turned into exit codes by ``cli.main.main``. With ``--json`` each
 command prints one JSON object (``watch`` without ``--once`` prints one line per batch).
 """
 
@@ -14,10 +14,11 @@ from typing import Any, Optional
 import typer
 
 from config import Settings
-from flows.api_stations import add_station, flow_submit
+from api.stations import add_station
+from flows.submission import flow_submit
 from ingest.intake import SubmissionResult
-from flows._output import JsonOpt
-from flows._output import emit as _emit
+from cli._output import JsonOpt
+from cli._output import emit as _emit
 from schemas.errors import ExitCode, JuanzongError
 
 

@@ -2,7 +2,7 @@
 ``deploy``.
 
 ``register(app, get_settings)`` adds them to the ``juanzong`` Typer app; errors are raised as
-``JuanzongError`` and turned into exit codes by ``flows.cli.main``. With ``--json`` each command
+``JuanzongError`` and turned into exit codes by ``cli.main.main``. With ``--json`` each command
 prints one JSON object.
 """
 
@@ -15,8 +15,8 @@ from typing import Optional
 import typer
 
 from config import Settings
-from flows._output import JsonOpt
-from flows._output import emit as _emit
+from cli._output import JsonOpt
+from cli._output import emit as _emit
 from schemas.errors import ExitCode
 
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
-from flows._output import JsonOpt, emit
+from cli._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -123,7 +123,7 @@ def audit(full: bool = typer.Option(False, "--full"),
 @app.command()
 def verify(aip_id: str, as_json: bool = JsonOpt) -> None:
     """Verify one AIP: inventory, every file's digest, the bag and its signature."""
-    from flows.inspect import verify_aip
+    from flows.aip_queries import verify_aip
 
     res = verify_aip(_settings(), aip_id)
     emit(res, as_json, _table(f"{aip_id}: {'valid' if res['valid'] else 'NOT valid'}",
@@ -136,7 +136,7 @@ def verify(aip_id: str, as_json: bool = JsonOpt) -> None:
 @app.command()
 def export(aip_id: str, out_dir: Path, as_json: bool = JsonOpt) -> None:
     """Write the AIP's head version as a self-contained, signed BagIt bag."""
-    from flows.inspect import export_aip
+    from flows.aip_queries import export_aip
 
     path = export_aip(_settings(), aip_id, out_dir.absolute())
     emit({"path": str(path)}, as_json, f"exported to {path}")
@@ -145,7 +145,7 @@ def export(aip_id: str, out_dir: Path, as_json: bool = JsonOpt) -> None:
 @app.command()
 def show(aip_id: str, as_json: bool = JsonOpt) -> None:
     """What an archivist inspects: documents, volumes, disclosure and every page's OCR text."""
-    from flows.inspect import show_aip
+    from flows.aip_queries import show_aip
 
     res = show_aip(_settings(), aip_id)
     rows = [[d["source_path"], d["volume"], d["disclosable"], len(d["pages"])]
@@ -201,16 +201,16 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the HTTP API."""
     import uvicorn
 
-    from flows.api import create_app
+    from api.app import create_app
 
     uvicorn.run(create_app(_settings()), host=host, port=port)
 
 
-from flows.cli_intake import register as register_intake  # noqa: E402
+from cli.intake_commands import register as register_intake  # noqa: E402
 
-from flows.cli_archive import register as register_archive  # noqa: E402
-from flows.cli_reading import register as register_reading  # noqa: E402
-from flows.cli_review import register as register_review  # noqa: E402
+from cli.archive_commands import register as register_archive  # noqa: E402
+from cli.reading_commands import register as register_reading  # noqa: E402
+from cli.review_commands import register as register_review  # noqa: E402
 
 register_intake(app, _settings)
 register_reading(app, _settings)

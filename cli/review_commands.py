@@ -1,7 +1,7 @@
 """CLI commands of the archivist's OCR review: ``review list|show|accept`` and ``ocr retry``.
 
 ``register(app, get_settings)`` adds them to the ``juanzong`` Typer app; errors are raised as
-``JuanzongError`` and become exit codes in ``flows.cli.main``. With ``--json`` each command
+``JuanzongError`` and become exit codes in ``cli.main.main``. With ``--json`` each command
 prints exactly one JSON object.
 """
 
@@ -15,8 +15,8 @@ from rich.table import Table
 
 from archive import review
 from config import Settings
-from flows._output import JsonOpt
-from flows._output import emit as _emit
+from cli._output import JsonOpt
+from cli._output import emit as _emit
 
 
 def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:

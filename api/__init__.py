@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): the station, reading-service and search doors."""

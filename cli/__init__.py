@@ -1,0 +1,1 @@
+"""The ``juanzong`` command line: one door into the archive."""

@@ -1,0 +1,42 @@
+"""How a batch reaches the ingest flow: the one submission callable shared by the station
+API, the hot folder and the CLI's intake commands."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from config import Settings
+from ingest.intake import Submit
+
+_PREFECT_START = threading.Lock()
+_PREFECT_READY = threading.Event()
+
+
+def _prefect_api_ready() -> None:
+    """Start Prefect's ephemeral API (if no server is configured) once, one thread at a time.
+    Its start is not thread-safe: ingest workers whose first flows begin together start two
+    servers on one database ("duplicate column") or use one not yet started ("Server
+    process did not start"), and those batches end in error. Once up it stays up for the
+    process, so later batches skip the check."""
+    if _PREFECT_READY.is_set():
+        return
+    from prefect.client.orchestration import get_client
+
+    with _PREFECT_START:
+        if not _PREFECT_READY.is_set():
+            with get_client(sync_client=True) as client:
+                client.api_healthcheck()
+            _PREFECT_READY.set()
+
+
+def flow_submit(settings: Settings) -> Submit:
+    """The ingest flow as the submission callable; Prefect is imported on first use only."""
+
+    def submit(batch_dir: Path):
+        from flows.ingest_batch import ingest_batch
+
+        _prefect_api_ready()
+        return ingest_batch(batch_dir, settings)
+
+    return submit
