@@ -42,13 +42,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from archive.pki import (
+    PrivateKey,
+    hash_for,
+    issue_certificate,
+    new_private_key,
+    pem,
+    self_signed_certificate,
+    write_private_key,
+    write_public,
+)
+from archive.trusted_time import TimestampAuthority, add_signature_timestamp, check_signature_timestamp
 from schemas.errors import ConfigurationError, Problem
 
 SIGNATURE_NAME = "tagmanifest-sha256.txt.p7s"
 SIGNED_FILE = "tagmanifest-sha256.txt"
-ALGORITHMS = ("ecdsa-p256", "ed25519")
-
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
 class Signer(ABC):
@@ -110,8 +118,24 @@ class EphemeralSigner(_KeySigner):
             return
         ca_key = new_private_key(algorithm)
         ca_cert = self_signed_certificate(ca_key, common_name + " CA")
-        cert = _issue(key, common_name, ca_key, ca_cert.subject, ca=False)
+        cert = issue_certificate(key.public_key(), common_name, ca_key, ca_cert, ca=False)
         super().__init__(key, cert, [ca_cert])
+
+
+class TimestampingSigner(Signer):
+    """Another signer's signatures, each with a signature timestamp token from a TSA (CAdES-T)."""
+
+    def __init__(self, inner: Signer, tsa: TimestampAuthority) -> None:
+        self._inner, self._tsa = inner, tsa
+
+    def sign_detached(self, data: bytes) -> bytes:
+        return add_signature_timestamp(self._inner.sign_detached(data), self._tsa)
+
+    def certificate(self) -> x509.Certificate:
+        return self._inner.certificate()
+
+    def chain(self) -> list[x509.Certificate]:
+        return self._inner.chain()
 
 
 def check_key_file(key_path: Path) -> None:
@@ -124,64 +148,17 @@ def check_key_file(key_path: Path) -> None:
                                  reason=f"mode {mode:04o} lets group/others read it; chmod 600")
 
 
-def new_private_key(algorithm: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
-    if algorithm == "ecdsa-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if algorithm == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise ConfigurationError("E900", "signature_algorithm", reason=f"{algorithm!r} is not one of {ALGORITHMS}")
-
-
-def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm | None:
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-
-
-def _issue(key: PrivateKey, common_name: str, issuer_key: PrivateKey, issuer: x509.Name, *,
-           ca: bool) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    usage = x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-                          encipher_only=False, decipher_only=False)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * 30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    return builder.sign(issuer_key, _hash_for(issuer_key))  # type: ignore[arg-type]
-
-
-def self_signed_certificate(key: PrivateKey, common_name: str) -> x509.Certificate:
-    """A self-signed certificate that is its own trust anchor (CA:TRUE, so `openssl -CAfile` accepts it)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    return _issue(key, common_name, key, name, ca=True)
-
-
 def ensure_dev_keys(key_path: Path, cert_path: Path, *, common_name: str, algorithm: str = "ecdsa-p256") -> None:
-    """Create a key (0600, parent 0700) and self-signed certificate unless the key already exists."""
+    """Create a key (0600, parent 0700) and a self-signed certificate unless the key already
+    exists: a lone trust anchor, for tools and tests; the archive itself uses ``archive.pki``."""
     if key_path.exists():
         check_key_file(key_path)
         if not cert_path.exists():
             raise ConfigurationError("E408", str(cert_path))
         return
-    key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(key_path.parent, 0o700)
     key = new_private_key(algorithm)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    cert = self_signed_certificate(key, common_name)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private_key(key_path, key)
+    write_public(cert_path, pem(self_signed_certificate(key, common_name)))
 
 
 def cms_sign(data: bytes, key: PrivateKey, cert: x509.Certificate, chain: list[x509.Certificate]) -> bytes:
@@ -198,35 +175,52 @@ def cms_sign(data: bytes, key: PrivateKey, cert: x509.Certificate, chain: list[x
 def _ed25519_cms_sign(data: bytes, key: ed25519.Ed25519PrivateKey, cert: x509.Certificate,
                       chain: list[x509.Certificate]) -> bytes:
     """RFC 8419 SignedData: SHA-512 messageDigest, Ed25519 over the DER SET OF signed attributes."""
+    return assemble_cms(data, cert, chain, digest_name="sha512", signature_algorithm="ed25519", sign_raw=key.sign)
+
+
+def assemble_cms(data: bytes, cert: x509.Certificate | asn1_x509.Certificate,
+                 chain: list[x509.Certificate] | list[asn1_x509.Certificate], *, digest_name: str,
+                 signature_algorithm: str, sign_raw) -> bytes:
+    """Detached DER SignedData over ``data`` (contentType, signingTime, messageDigest signed),
+    the signature made by ``sign_raw(DER of the signed attributes)``: the one assembly behind
+    every signer whose key cryptography's PKCS7 builder cannot hold (Ed25519, SM2, a token)."""
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
         cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": now})]}),
-        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha512(data).digest()]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [_digest(digest_name, data)]}),
     ]
     attributes.sort(key=lambda a: a.dump())  # DER orders SET OF by encoding
     signed_attrs = cms.CMSAttributes(attributes)
-    signature = key.sign(_signed_attrs_der(signed_attrs))
-    asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    signature = sign_raw(_signed_attrs_der(signed_attrs))
+    asn1_cert = _asn1(cert)
     signer_info = cms.SignerInfo({
         "version": "v1",
         "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
             {"issuer": asn1_cert.issuer, "serial_number": asn1_cert.serial_number})}),
-        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha512"}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_name}),
         "signed_attrs": signed_attrs,
-        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "ed25519"}),
+        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signature_algorithm}),
         "signature": signature,
     })
-    certificates = [asn1_cert] + [
-        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
     signed_data = cms.SignedData({
         "version": "v1",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha512"})],
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_name})],
         "encap_content_info": {"content_type": "data"},
-        "certificates": certificates,
+        "certificates": [asn1_cert, *(_asn1(c) for c in chain)],
         "signer_infos": [signer_info],
     })
     return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+def _asn1(cert: x509.Certificate | asn1_x509.Certificate) -> asn1_x509.Certificate:
+    if isinstance(cert, asn1_x509.Certificate):
+        return cert
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    return hashlib.new(name, data).digest()  # OpenSSL 3's default provider has SM3 too
 
 
 def _signed_attrs_der(signed_attrs: cms.CMSAttributes) -> bytes:
@@ -282,7 +276,7 @@ def _parse(signature: bytes) -> tuple[cms.SignerInfo, list[x509.Certificate]]:
     info = cms.ContentInfo.load(signature, strict=True)
     if info["content_type"].native != "signed_data":
         raise ValueError("not a CMS SignedData")
-    if cms.ContentInfo.load(signature).dump(force=True) != signature:
+    if not _is_canonical(signature):
         raise ValueError("signature is not canonical DER (bytes were changed)")
     signed = info["content"]
     if signed["encap_content_info"]["content"].native is not None:
@@ -293,6 +287,25 @@ def _parse(signature: bytes) -> tuple[cms.SignerInfo, list[x509.Certificate]]:
         raise ValueError(f"expected one signer, found {len(signed['signer_infos'])}")
     certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
     return signed["signer_infos"][0], certs
+
+
+_SIGNED_DATA_PARTS = ("version", "digest_algorithms", "encap_content_info", "certificates")
+_SIGNER_INFO_PARTS = ("version", "sid", "digest_algorithm", "signed_attrs", "signature_algorithm", "signature")
+
+
+def _is_canonical(signature: bytes) -> bool:
+    """Every part outside the unsigned attributes re-encodes to the same bytes. Timestamp tokens
+    (unsigned) are checked by their own verification: re-encoding one nested in a SignerInfo
+    costs asn1crypto seconds."""
+    signed = cms.ContentInfo.load(signature)["content"]
+    parts = [signed[k] for k in _SIGNED_DATA_PARTS]
+    parts += [info[k] for info in signed["signer_infos"] for k in _SIGNER_INFO_PARTS]
+    return all(_reencodes(part) for part in parts)
+
+
+def _reencodes(part) -> bool:
+    original = part.dump()
+    return part.dump(force=True) == original
 
 
 def _attributes(signer_info: cms.SignerInfo) -> dict[str, object]:
@@ -328,12 +341,15 @@ def _verify_cms(data: bytes, signature: bytes) -> tuple[x509.Certificate, list[x
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
     if digest_name not in [a["algorithm"].native for a in signed["digest_algorithms"]]:
         raise ValueError(f"SignedData digestAlgorithms does not list {digest_name}")
-    if digest_name not in ("sha256", "sha384", "sha512"):
+    if digest_name not in ("sha256", "sha384", "sha512", "sm3"):
         raise ValueError(f"digest algorithm {digest_name} not accepted")
-    if attrs["message_digest"].native != hashlib.new(digest_name, data).digest():
+    if attrs["message_digest"].native != _digest(digest_name, data):
         raise ValueError(f"{SIGNED_FILE} does not match the signed {digest_name} messageDigest")
     _check_signature(signer_cert, signer_info, digest_name)
     _check_embedded_chain(signer_cert, certs)
+    stamp = check_signature_timestamp(signature, [])
+    if stamp is not None and not stamp.intact:
+        raise ValueError(f"signature timestamp token does not verify ({stamp.detail})")
     return signer_cert, certs
 
 

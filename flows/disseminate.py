@@ -31,7 +31,7 @@ from archive.records import ocfl_id_for
 from config import Settings
 from dissemination.access import CaseFacts, Decision, Requester, decide
 from dissemination.dip import DipDocument, SealConfig, build_dip
-from dissemination.seal import ensure_dissemination_keys
+from archive.pki import ensure_dev_pki
 from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
 from flows._runtime import open_store
@@ -110,8 +110,8 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
     spec = WatermarkSpec(reader_name=r.name, reader_id_masked=mask_id(r.id_number),
                          case_number=request.case_number, request_id=request_id,
                          issued_at=issued_at, trace_id=trace_id_for(request_id, issued_at))
-    ensure_dissemination_keys(settings.dissemination_key, settings.dissemination_cert,
-                              common_name="Juanzong dissemination seal")
+    if not (settings.dissemination_key.exists() and settings.dissemination_cert.exists()):  # type: ignore[union-attr]
+        ensure_dev_pki(pki_paths(settings), algorithm=settings.signature_algorithm)
     seal = SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert)
     documents = disclosable_documents(settings, request.case_number)
     record = {"request_id": request_id, "case_number": request.case_number,
