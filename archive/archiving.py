@@ -118,7 +118,7 @@ def add_archiving_record(bag_dir: Path, *, archival_code: str, version: int, rep
     premis_xml, changed[PREMIS_XML] = _write(
         bag_dir, PREMIS_XML, _premis_update((bag_dir / PREMIS_XML).read_bytes(), record, case_json, report,
                                             events, archivist), "application/xml", ("PREMIS", "3.0"))
-    metadata = [*(s.manifest for s in record.submissions), case_json, report, premis_xml]
+    metadata = [*(f for s in record.submissions for f in s.files()), case_json, report, premis_xml]
     _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
                                                                          agent=archivist),
                                   "application/xml", ("METS", "1.12"))

@@ -41,12 +41,12 @@ class TimestampAuthority:
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
-        self._client = RequestsHTTPTimeStamper(url, timeout=timeout)
+        self.client = RequestsHTTPTimeStamper(url, timeout=timeout)  # pyHanko's, for document timestamps
 
     def stamp_digest(self, digest: bytes, algorithm: str = "sha256") -> cms.ContentInfo:
         """A token over ``digest`` (E470 when the TSA cannot be reached or refuses)."""
         try:
-            return asyncio.run(self._client.async_timestamp(digest, algorithm))
+            return asyncio.run(self.client.async_timestamp(digest, algorithm))
         except Exception as exc:  # noqa: BLE001 - network, HTTP or TSP status: one code for all
             raise Unavailable("E470", self.url, reason=str(exc) or type(exc).__name__) from exc
 

@@ -12,7 +12,11 @@ from archive.catalog.models import Aip, Document, Page
 from archive.records import ocfl_id_for
 from archive.verify import verify_object
 from config import Settings
-from flows._runtime import open_store, trusted_certificates
+from archive.package import CASE_JSON, CaseRecord
+from archive.signing import SIGNATURE_NAME
+from archive.trusted_time import check_signature_timestamp, describe_time
+from flows._runtime import open_store, trusted_certificates, tsa_roots
+from ingest.station_signature import NOT_AUTHENTICATED
 from schemas.errors import NotFound
 
 
@@ -30,7 +34,14 @@ def verify_aip(settings: Settings, aip_id: str) -> dict:
                              trusted_certificates(settings))
     problems = [{"kind": f.kind, "path": f.path, "expected": f.expected, "actual": f.actual}
                 for f in findings]
-    return {"aip_id": aip_id, "valid": not problems, "problems": problems}
+    return {"aip_id": aip_id, "valid": not problems, "problems": problems,
+            "signature_time": _signature_time(settings, aip_id)}
+
+
+def _signature_time(settings: Settings, aip_id: str) -> str:
+    """The head version's trusted time ("trusted time … from <TSA>") or "no trusted time"."""
+    path = open_store(settings).path(ocfl_id_for(aip_id), SIGNATURE_NAME)
+    return describe_time(check_signature_timestamp(path.read_bytes(), tsa_roots(settings)))
 
 
 def export_aip(settings: Settings, aip_id: str, out_dir: Path) -> Path:
@@ -62,4 +73,13 @@ def show_aip(settings: Settings, aip_id: str) -> dict:
                                          "confidence": p.confidence, "flags": p.flags}
                                         for p in pages]})
     return {"aip_id": aip_id, "case_number": aip.case_number, "version": aip.head_version,
-            "documents": documents}
+            "submissions": _submissions(settings, aip_id), "documents": documents}
+
+
+def _submissions(settings: Settings, aip_id: str) -> list[dict]:
+    """Each batch of the head version and who vouches for it (the station's signature, or nobody)."""
+    store = open_store(settings)
+    record = CaseRecord.model_validate_json(store.path(ocfl_id_for(aip_id), CASE_JSON).read_bytes())
+    return [{"batch_id": s.batch_id, "station_id": s.station_id,
+             "source": s.source or NOT_AUTHENTICATED, "signature": s.signature.path if s.signature else None}
+            for s in record.submissions]

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_SIGNATURE_NAME = "manifest.json.p7s"  # the station's detached CMS signature over it (ingest.station_signature)
 
 Volume = Literal["正卷", "副卷"]
 

@@ -23,6 +23,7 @@ from archive.catalog.models import (
     IndexQueueItem,
     Page,
     PreservationEvent,
+    StationCertificate,
     utcnow,
 )
 from archive.records import BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
@@ -92,6 +93,19 @@ def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str,
     """Keep a signing certificate; flows starting at once on a fresh archive all record it."""
     _get_or_insert(s, Certificate(fingerprint=fingerprint, purpose=purpose, subject=subject, pem=pem,
                                   not_before=not_before, not_after=not_after))
+
+
+def register_station_certificate(s: Session, station_id: str, fingerprint: str, subject: str, pem: str,
+                                 not_after: datetime) -> None:
+    """Register a certificate the station signs its manifests with (kept when already known)."""
+    _get_or_insert(s, StationCertificate(fingerprint=fingerprint, station_id=station_id, subject=subject, pem=pem,
+                                         not_after=not_after))
+
+
+def station_certificates(s: Session, station_id: str) -> list[str]:
+    """The PEM of every certificate registered for the station (empty: an unauthenticated station)."""
+    rows = s.exec(select(StationCertificate).where(StationCertificate.station_id == station_id)).all()
+    return [r.pem for r in rows]
 
 
 def queue_for_indexing(s: Session, aip_id: str, version: int) -> None:
