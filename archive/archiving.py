@@ -47,20 +47,28 @@ def _write(bag_dir: Path, rel: str, data: bytes, media_type: str,
 def _premis_update(old: bytes, record: CaseRecord, case_json: StoredFile, report: StoredFile,
                    events: list[premis.Event], archivist: str) -> bytes:
     """Old PREMIS with case.json's object replaced, the report's object added, the events appended."""
+    return append_premis(old, [(case_json, "case.json"), (report, "check4-GD.json")], events,
+                         premis.archivist_agent(archivist))
+
+
+def append_premis(old: bytes, objects: list[tuple[StoredFile, str]], events: list[premis.Event],
+                  agent: premis.Agent | None) -> bytes:
+    """Old PREMIS with ``objects`` added (replacing those at the same path), ``events`` appended
+    and ``agent`` added unless known: how a version made from the head changes its PREMIS."""
     parser = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
     root = etree.fromstring(old, parser)
     P = premis.P
     scratch = etree.Element(P + "premis")
+    paths = {stored.path for stored, _ in objects}
     for element in root.findall(P + "object"):
-        if element.findtext(f"{P}storage/{P}contentLocation/{P}contentLocationValue") == CASE_JSON:
+        if element.findtext(f"{P}storage/{P}contentLocation/{P}contentLocationValue") in paths:
             root.remove(element)
-    premis._object_element(scratch, case_json, "case.json", None, None, None)
-    premis._object_element(scratch, report, "check4-GD.json", None, None, None)
-    agent = premis.archivist_agent(archivist)
+    for stored, name in objects:
+        premis._object_element(scratch, stored, name, None, None, None)
     known_agents = {premis._identifier(a, "agent") for a in root.findall(P + "agent")}
     for event in events:
         premis._event_element(scratch, event)
-    if agent.id not in known_agents:
+    if agent is not None and agent.id not in known_agents:
         premis._agent_element(scratch, agent)
     for tag in ("object", "event", "agent"):
         anchor = (root.findall(P + tag) or [None])[-1]

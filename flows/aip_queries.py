@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import select
@@ -13,7 +14,8 @@ from archive.records import ocfl_id_for
 from archive.verify import verify_object
 from config import Settings
 from archive.package import CASE_JSON, CaseRecord
-from archive.signing import SIGNATURE_NAME
+from archive.evidence import evidence_path, verify_evidence
+from archive.signing import SIGNATURE_NAME, SIGNED_FILE
 from archive.trusted_time import check_signature_timestamp, describe_time
 from flows._runtime import open_store, trusted_certificates, tsa_roots
 from ingest.station_signature import NOT_AUTHENTICATED
@@ -36,6 +38,23 @@ def verify_aip(settings: Settings, aip_id: str) -> dict:
                 for f in findings]
     return {"aip_id": aip_id, "valid": not problems, "problems": problems,
             "signature_time": _signature_time(settings, aip_id)}
+
+
+def verify_version_evidence(settings: Settings, aip_id: str, version: int, at: datetime | None = None) -> dict:
+    """Does the head's evidence record prove ``version`` (its tagmanifest and signature), checked at ``at``?"""
+    _aip(settings, aip_id)
+    store, ocfl_id = open_store(settings), ocfl_id_for(aip_id)
+    head = store.files(ocfl_id)
+    signature = store.path(ocfl_id, SIGNATURE_NAME, version).read_bytes()
+    record = head.get(evidence_path(version))
+    if record is None:
+        stamp = check_signature_timestamp(signature, tsa_roots(settings), at)
+        return {"aip_id": aip_id, "version": version, "valid": bool(stamp and stamp.valid),
+                "detail": describe_time(stamp) + " (no evidence record yet)"}
+    data = [store.path(ocfl_id, name, version).read_bytes() for name in (SIGNED_FILE, SIGNATURE_NAME)]
+    check = verify_evidence(data, record.path.read_bytes(), signature, tsa_roots(settings), at)
+    return {"aip_id": aip_id, "version": version, "valid": check.valid, "detail": check.detail,
+            "first_timestamp": check.first.isoformat() if check.first else None}
 
 
 def _signature_time(settings: Settings, aip_id: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime, timedelta, timezone
 import subprocess
 from pathlib import Path
 
@@ -144,3 +145,48 @@ def test_a_station_without_certificate_is_taken_as_not_authenticated(world, tmp_
     shown = show_aip(settings, outcome.aips[0].aip_id)
     assert shown["submissions"][0]["source"].startswith(NOT_AUTHENTICATED)
     assert verify_aip(settings, outcome.aips[0].aip_id)["signature_time"] == "no trusted time"
+
+
+def test_renewal_adds_an_archive_timestamp_and_the_old_version_still_validates_later(world, tmp_path: Path) -> None:
+    """Time moves forward: the first TSA's certificate lives two days; after the renewal (a
+    second TSA, ten years), version 1 still validates ten days on, when that certificate has
+    expired and the version's own signature timestamp alone no longer would."""
+    from archive.evidence import evidence_path
+    from archive.records import ocfl_id_for
+    from archive.trusted_time import check_signature_timestamp
+    from flows._runtime import open_store
+    from flows.aip_queries import verify_version_evidence
+    from flows.renew_timestamps import renew_timestamps
+    from tests.conftest import start_tsa, stop_tsa
+
+    _, batch, _, _, _ = world
+    short, long = start_tsa(tmp_path / "tsa1", days=2, name="short TSA"), start_tsa(tmp_path / "tsa2", name="long TSA")
+    try:
+        roots = tmp_path / "tsa-roots.pem"
+        roots.write_bytes(short.root.read_bytes() + long.root.read_bytes())
+        home = tmp_path / "home"
+        first = Settings(home=home, ocr_languages=NO_SUCH_LANGUAGE, tsa_url=short.url, tsa_root_cert=roots)
+        ensure_dev_pki(pki_paths(first))
+        aip_ids = sorted(a.aip_id for a in ingest_batch(_copy(batch, tmp_path), first).aips)
+        aip_id = aip_ids[0]
+        later = Settings(home=home, tsa_url=long.url, tsa_root_cert=roots, timestamp_renewal_days=30)
+        outcome = renew_timestamps(later)
+        assert sorted((r.aip_id, r.version, list(r.renewed)) for r in outcome.renewed) == \
+            [(a, 2, [1]) for a in aip_ids], outcome
+        assert all("TSA certificate ends" in r.renewed[1] for r in outcome.renewed)
+        store, ocfl_id = open_store(later), ocfl_id_for(aip_id)
+        assert evidence_path(1) in store.files(ocfl_id)
+        future = datetime.now(timezone.utc) + timedelta(days=10)
+        v1_signature = store.path(ocfl_id, SIGNATURE_NAME, 1).read_bytes()
+        assert not check_signature_timestamp(v1_signature, [x509.load_pem_x509_certificate(short.root.read_bytes())],
+                                             future).valid
+        assert verify_version_evidence(later, aip_id, 1, future)["valid"], verify_version_evidence(later, aip_id, 1, future)
+        assert verify_aip(later, aip_id)["valid"]
+        assert renew_timestamps(later).renewed == []  # nothing due any more
+        retired = Settings(home=home, tsa_url=long.url, tsa_root_cert=roots, retired_digest_algorithms=["sha512"])
+        again = renew_timestamps(retired)
+        assert {(r.version, tuple(r.renewed)) for r in again.renewed} == {(3, (1,))}, again  # v1's record: sha512
+        assert verify_version_evidence(retired, aip_id, 1, future)["valid"]
+    finally:
+        stop_tsa(short)
+        stop_tsa(long)

@@ -171,6 +171,14 @@ def record_archiving_version(s: Session, aip_id: str, version: int, *, payload_d
     s.add(case)
 
 
+def record_evidence_version(s: Session, aip_id: str, version: int, *, payload_digest: str,
+                            tagmanifest_sha256: str, certificate: str, message: str) -> None:
+    """A version that only adds evidence (archive timestamps); the case's status is unchanged."""
+    _raise_head(s, s.get_one(Aip, aip_id), version)
+    s.add(AipVersion(aip_id=aip_id, version=version, payload_digest=payload_digest,
+                     tagmanifest_sha256=tagmanifest_sha256, certificate_fingerprint=certificate, message=message))
+
+
 def _raise_head(s: Session, aip: Aip, version: int) -> None:
     """Make ``version`` the AIP's head unless a newer one is, in one UPDATE that compares with the
     committed head: two ingests of one case may record at once and out of order, and a head
