@@ -127,8 +127,16 @@ def add_archiving_record(bag_dir: Path, *, archival_code: str, version: int, rep
         bag_dir, PREMIS_XML, _premis_update((bag_dir / PREMIS_XML).read_bytes(), record, case_json, report,
                                             events, archivist), "application/xml", ("PREMIS", "3.0"))
     metadata = [*(f for s in record.submissions for f in s.files()), case_json, report, premis_xml]
+    rewrite_bag(bag_dir, record, metadata, changed, when=when, software=software, agent=archivist)
+    return record
+
+
+def rewrite_bag(bag_dir: Path, record: CaseRecord, metadata: list[StoredFile], changed: dict[str, FileDigests], *,
+                when: datetime, software: str, agent: str) -> None:
+    """METS regenerated over ``metadata`` and the bag's manifests rewritten: unchanged payload keeps
+    the head's digests (the OCFL commit re-reads every file against them), ``changed`` files are new."""
     _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
-                                                                         agent=archivist),
+                                                                         agent=agent),
                                   "application/xml", ("METS", "1.12"))
     info = [(k, v) for k, values in read_bag_info(bag_dir).items() for v in values
             if k not in ("Payload-Oxum", "Bagging-Date")]
@@ -136,4 +144,3 @@ def add_archiving_record(bag_dir: Path, *, archival_code: str, version: int, rep
     for name in _TAG_FILES:
         (bag_dir / name).unlink(missing_ok=True)
     write_bag(bag_dir, payload, [*info, ("Bagging-Date", when.date().isoformat())])
-    return record

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from archive import mets, premis
-from archive.archiving import _TAG_FILES, _bag_payload, _write, append_premis
-from archive.bag import FileDigests, read_bag_info, write_bag
+from archive import premis
+from archive.archiving import _stored, _write, append_premis, rewrite_bag
+from archive.bag import FileDigests
 from archive.evidence import STRONGER, evidence_path, last_timestamp, new_record, renew_hashtree, renew_timestamp
-from archive.package import CASE_JSON, METADATA, METS_XML, PREMIS_XML, StoredFile, read_case_record
+from archive.package import CASE_JSON, METADATA, PREMIS_XML, StoredFile, read_case_record
 from archive.signing import SIGNATURE_NAME, SIGNED_FILE
 from archive.storage import Store
 from archive.trusted_time import TimestampAuthority, signature_timestamp, token_certificate, token_info
@@ -105,20 +105,10 @@ def add_evidence(bag_dir: Path, records: dict[int, bytes], reasons: dict[int, st
     reports = [_stored_file(bag_dir, p) for p in sorted((bag_dir / METADATA).glob("check4-*.json"))]
     evidence = [_stored_file(bag_dir, p) for p in sorted((bag_dir / "data" / "evidence").glob("*.ers"))]
     metadata = [*(f for s in record.submissions for f in s.files()), *reports, *evidence, case_json, premis_xml]
-    _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
-                                                                         agent=software),
-                                  "application/xml", ("METS", "1.12"))
-    info = [(k, v) for k, values in read_bag_info(bag_dir).items() for v in values
-            if k not in ("Payload-Oxum", "Bagging-Date")]
-    payload = _bag_payload(bag_dir, changed)
-    for name in _TAG_FILES:
-        (bag_dir / name).unlink(missing_ok=True)
-    write_bag(bag_dir, payload, [*info, ("Bagging-Date", when.date().isoformat())])
+    rewrite_bag(bag_dir, record, metadata, changed, when=when, software=software, agent=software)
 
 
 def _stored_file(bag_dir: Path, path: Path) -> StoredFile:
-    from archive.archiving import _stored
-
     rel = path.relative_to(bag_dir).as_posix()
     media = "application/json" if path.suffix == ".json" else "application/vnd.ietf.ers"
     return _stored(bag_dir, rel, media, ("JSON", "") if path.suffix == ".json" else ("RFC 4998 evidence record", "1"))[0]

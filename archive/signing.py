@@ -36,7 +36,7 @@ from pathlib import Path
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
@@ -379,6 +379,9 @@ def _check_signature(cert: x509.Certificate, signer_info: cms.SignerInfo, digest
     message = _signed_attrs_der(signer_info["signed_attrs"])
     signature = signer_info["signature"].native
     algorithm = signer_info["signature_algorithm"]
+    if algorithm["algorithm"].dotted == SM2_WITH_SM3:
+        _check_sm2(cert, message, signature, digest_name)
+        return
     kind = algorithm.signature_algo
     public_key = cert.public_key()
     if kind == "ed25519" and isinstance(public_key, ed25519.Ed25519PublicKey):
@@ -397,6 +400,31 @@ def _check_signature(cert: x509.Certificate, signer_info: cms.SignerInfo, digest
         raise ValueError(f"signature algorithm {kind} does not match the certificate's key")
 
 
+SM2_WITH_SM3 = "1.2.156.10197.1.501"
+
+
+def _check_sm2(cert: x509.Certificate, message: bytes, signature: bytes, digest_name: str) -> None:
+    from archive import sm2
+
+    asn1_cert = _asn1(cert)
+    if digest_name != "sm3" or not sm2.is_sm2(asn1_cert):
+        raise ValueError("SM2-with-SM3 signature needs an SM3 digest and an SM2 certificate")
+    if not sm2.verify(sm2.public_point(asn1_cert), message, signature):
+        raise InvalidSignature("SM2 signature does not verify")
+
+
+def _directly_issued(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    if cert.signature_algorithm_oid.dotted_string == SM2_WITH_SM3:
+        from archive import sm2
+
+        return sm2.issued_by(_asn1(cert), _asn1(candidate))
+    try:
+        cert.verify_directly_issued_by(candidate)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
 def is_trusted(cert: x509.Certificate, pool: list[x509.Certificate], trusted: list[x509.Certificate]) -> bool:
     """True if ``cert`` is a trusted certificate or chains to one through ``pool`` (signatures checked)."""
     current, seen = cert, 0
@@ -412,11 +440,6 @@ def is_trusted(cert: x509.Certificate, pool: list[x509.Certificate], trusted: li
 
 def _issuer_of(cert: x509.Certificate, candidates: list[x509.Certificate]) -> x509.Certificate | None:
     for candidate in candidates:
-        if candidate.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(candidate)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return candidate
+        if candidate.subject == cert.issuer and _directly_issued(cert, candidate):
+            return candidate
     return None

@@ -190,3 +190,36 @@ def test_renewal_adds_an_archive_timestamp_and_the_old_version_still_validates_l
     finally:
         stop_tsa(short)
         stop_tsa(long)
+
+
+def test_an_sm2_signed_aip_verifies_with_an_implementation_we_do_not_sign_with(world, tsa, tmp_path: Path) -> None:
+    """SM2/SM3 signatures come from GmSSL (gmssl-pyx); the pure-Python ``gmssl`` package checks
+    the exported version's signature, and OpenSSL (with the SM2 distinguishing ID) its chain."""
+    from asn1crypto import pem as asn1_pem
+    from asn1crypto import x509 as asn1_x509
+    from gmssl import sm2 as pure_sm2
+    from gmssl import sm3 as pure_sm3
+
+    _, batch, _, _, _ = world
+    settings = Settings(home=tmp_path / "home", ocr_languages=NO_SUCH_LANGUAGE, signature_algorithm="sm2",
+                        tsa_url=tsa.url, tsa_root_cert=tsa.root)
+    ensure_dev_pki(pki_paths(settings), algorithm="sm2")
+    outcome = ingest_batch(_copy(batch, tmp_path), settings)
+    assert outcome.status == "archived", outcome
+    assert verify_aip(settings, outcome.aips[0].aip_id)["valid"]
+    bag = export_aip(settings, outcome.aips[0].aip_id, tmp_path / "export")
+    signed = cms.ContentInfo.load((bag / SIGNATURE_NAME).read_bytes())["content"]
+    info = signed["signer_infos"][0]
+    assert info["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"
+    digest = next(a["values"][0].native for a in info["signed_attrs"] if a["type"].native == "message_digest")
+    content = (bag / SIGNED_FILE).read_bytes()
+    assert bytes.fromhex(pure_sm3.sm3_hash(list(content))) == digest
+    leaf = asn1_x509.Certificate.load(asn1_pem.unarmor(settings.signing_cert.read_bytes())[2])
+    point = bytes(leaf.public_key["public_key"])[1:].hex()
+    checker = pure_sm2.CryptSM2(private_key="", public_key=point, asn1=True)
+    attrs = b"\x31" + info["signed_attrs"].dump()[1:]
+    assert checker.verify_with_sm3(info["signature"].native.hex(), attrs)
+    assert not checker.verify_with_sm3(info["signature"].native.hex(), attrs + b" ")
+    proc = subprocess.run(["openssl", "verify", "-vfyopt", "distid:1234567812345678", "-CAfile",
+                           str(settings.root_cert), str(settings.signing_cert)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
