@@ -1,5 +1,9 @@
 """Detached CMS signatures over a bag's tag manifest.
 
+Signers: a key file (``FileSigner``), a PKCS #11 token (``archive.pkcs11_signer``), SM2 through
+GmSSL (``archive.sm2``); ``TimestampingSigner`` adds an RFC 3161 signature timestamp to any of
+them (CAdES-T, ``archive.trusted_time``), and verification checks that token's integrity.
+
 Each AIP version carries ``tagmanifest-sha256.txt.p7s``: a DER CMS (PKCS #7) SignedData
 with no encapsulated content, signed attributes (contentType, signingTime,
 messageDigest) and the signer's certificate chain. A third party needs only OpenSSL::

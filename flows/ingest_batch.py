@@ -1,6 +1,7 @@
 """Ingest one station batch (SIP) into the archive.
 
-    check_batch -> ocr_documents -> for each case: build_aip -> sign_bag -> commit (OCFL)
+    check_batch -> check_station (the station's signature over its manifest) -> ocr_documents
+    -> for each case: build_aip -> sign_bag (CAdES-T with a TSA) -> commit (OCFL)
     -> verify_object -> record in catalog -> index pages
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
