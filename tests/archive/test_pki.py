@@ -110,3 +110,24 @@ def test_rotation_keeps_old_signatures_verifying_under_the_root(pki: PkiPaths, t
     for bag in (old, new):
         assert _openssl_verify(bag, pki.root_cert).returncode == 0
         assert verify_bag_signature(bag, [_cert(pki.root_cert)]) == []
+
+
+def test_cli_keys_init_and_info_name_the_root_and_the_tsa(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from tests.conftest import BIN
+
+    env = {**os.environ, "JUANZONG_HOME": str(tmp_path / "home"), "JUANZONG_TSA_URL": "http://127.0.0.1:9/"}
+
+    def cli(*args: str) -> dict:
+        proc = subprocess.run([str(BIN / "juanzong"), *args, "--json"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    made = cli("keys", "init")
+    info = cli("info")
+    assert info["root_certificate"] == made["root_certificate"] and Path(made["root_certificate"]).is_file()
+    assert info["tsa_url"] == "http://127.0.0.1:9/"
+    assert not Path(made["root_key"]).is_relative_to(Path(made["root_certificate"]).parent)
