@@ -10,6 +10,7 @@ payload already stored (same payload digest) and creates no new version.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -47,7 +48,7 @@ from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
 from ingest.validate import ManifestRejected, check_batch
-from schemas.errors import Problem, VerificationFailed
+from schemas.errors import ConfigurationError, Problem, VerificationFailed
 from sqlmodel import select
 
 SOFTWARE = "juanzong"
@@ -59,6 +60,21 @@ class IngestOutcome(BaseModel):
     status: Literal["archived", "rejected"]
     aips: list[AipRecord] = []
     problems: list[dict] = []
+
+
+@task(cache_policy=NO_CACHE)
+def preflight(settings: Settings) -> None:
+    """What the last steps need, checked before the first: the signing key and certificate
+    (E408/E407) and writable storage and work roots (E900), so a missing key fails in a
+    second, not after the whole OCR."""
+    open_signer(settings)
+    for root in (settings.storage_root, settings.work_root):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError("E900", str(root), reason=exc.strerror or str(exc)) from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise ConfigurationError("E900", str(root), reason="not a writable folder")
 
 
 @task(cache_policy=NO_CACHE)
@@ -171,6 +187,7 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     log = get_run_logger()
     batch_dir = batch_dir.absolute()
+    preflight(settings)
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:

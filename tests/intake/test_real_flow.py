@@ -58,7 +58,11 @@ def _zip_of(batch: Path) -> bytes:
 
 
 def test_api_zip_rejected_by_flow_lands_in_quarantine(corpus_batch: Path, tmp_path: Path) -> None:
+    from archive.signing import ensure_dev_keys
+
     settings = Settings(home=tmp_path / "home")
+    ensure_dev_keys(settings.signing_key, settings.signing_cert, common_name="intake test",
+                    algorithm=settings.signature_algorithm)
     batch, victim = _tampered_copy(corpus_batch, tmp_path / "src")
     app = FastAPI()
     app.include_router(station_router(settings, flow_submit(settings)))
