@@ -141,4 +141,5 @@ def is_no_space(exc: BaseException) -> bool:
 
 def no_space_error(exc: BaseException, path: str = "") -> NoSpace:
     """E166 naming the file the full disk refused (``OSError.filename`` when it says)."""
-    return NoSpace("E166", str(getattr(exc, "filename", None) or path or "-"))
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    return NoSpace("E166", str(filename or path or "-"))

@@ -167,7 +167,7 @@ def _rendezvous_at_commit(monkeypatch, object_id: str) -> list[StaleHead]:
     """Hold the first two commits of ``object_id`` until both have arrived, so they were built
     on the same head and one must rebuild (StaleHead): the race happens on every run, not by
     luck of timing. Returns the StaleHead refusals seen."""
-    barrier, calls, lock, stale = threading.Barrier(2, timeout=120), [], threading.Lock(), []
+    barrier, calls, lock, stale = threading.Barrier(2, timeout=600), [], threading.Lock(), []
     commit = OcflStore.commit
 
     def meeting_commit(self, oid: str, src_dir: Path, **kwargs):

@@ -152,3 +152,42 @@ def test_the_owner_of_a_taken_batch_id_is_not_blocked(station_api) -> None:
     assert client.post(f"/batches/{THEIRS}/files/a.pdf", content=b"x",
                        headers={"X-API-Key": keys["own"]}).status_code == 422
     assert client.post(f"/batches/{THEIRS}/files/a.pdf", content=b"x", headers=theirs).status_code == 200
+
+
+# --- held changes: only an archivist decides (item 1) ----------------------------------------
+
+CHANGE_ATTACKS = {  # (route, whose key) -> (status, code)
+    ("GET /changes", "station"): (401, "E515"),
+    ("POST /changes/{id}/approve", "station"): (401, "E515"),
+    ("POST /changes/{id}/approve", "service"): (403, "E509"),
+    ("POST /changes/{id}/refuse", "service"): (403, "E509"),
+    ("GET /changes", "service"): (403, "E509"),
+    ("POST /changes/{id}/approve", "none"): (401, "E515"),
+    ("POST /changes/{id}/approve", "archivist"): (404, "E160"),  # an archivist, but no such change
+}
+
+
+@pytest.fixture
+def change_api(tmp_path):
+    from api.changes import change_router
+    from api.reading import add_principal
+
+    settings = Settings(home=tmp_path / "home")
+    app = FastAPI()
+    app.include_router(change_router(settings))
+    keys = {"station": add_station(settings.catalog_url, OWN), "none": None,
+            "service": add_principal(settings.catalog_url, "svc", kind="service", roles=["reading-service"]),
+            "archivist": add_principal(settings.catalog_url, "wang", kind="archivist", roles=["archivist"])}
+    with TestClient(app) as client:
+        yield client, keys
+
+
+@pytest.mark.parametrize("route,who", list(CHANGE_ATTACKS))
+def test_only_an_archivist_decides_a_held_change(route: str, who: str, change_api) -> None:
+    client, keys = change_api
+    method, path = route.split(" ")
+    headers = {"X-API-Key": keys[who]} if keys[who] else {}
+    url = path.replace("{id}", "00000000-0000-0000-0000-000000000000")
+    r = (client.get(url, headers=headers) if method == "GET" else
+         client.post(url, headers=headers, json={"reason": "not theirs"}))
+    assert (r.status_code, r.json()["error"]["code"]) == CHANGE_ATTACKS[(route, who)], r.text
