@@ -4,7 +4,7 @@
     POST /changes/{id}/approve             a new AIP version applies it
     POST /changes/{id}/refuse              {reason}; the archived value stays
 
-Any other key is refused (E509); the decision is logged with the archivist's principal id.
+Any key the role matrix (``archive.permissions``, ``change.decide``) does not allow is refused (E509); the decision is logged with the archivist's principal id.
 """
 
 from __future__ import annotations
@@ -14,23 +14,22 @@ from pydantic import BaseModel, Field
 
 from api._http import JsonErrorRoute
 from api.reading import Caller, caller_dependency
+from archive.permissions import authorize
 from config import Settings
 from flows.case_change import ChangeView, approve_change, list_changes, refuse_change
-from schemas.errors import InputRejected
 
 
 class RefuseChange(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def _archivist(caller: Caller, target: str) -> str:
-    if not caller.is_archivist:
-        raise InputRejected("E509", target, found=caller.principal_id)
-    return caller.principal_id
-
-
 def change_router(settings: Settings) -> APIRouter:
     caller = caller_dependency(settings)
+
+    def _archivist(who: Caller, target: str) -> str:
+        authorize(settings.catalog_url, who.principal_id, "change.decide", target, code="E509")
+        return who.principal_id
+
     router = APIRouter(tags=["changes"], route_class=JsonErrorRoute)
 
     @router.get("/changes", response_model=list[ChangeView])

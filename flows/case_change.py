@@ -5,8 +5,8 @@ version, or refuse it.
     event naming the archivist, rights, METS) -> sign -> commit (rebuilt on the new head when
     an ingest committed meanwhile) -> verify -> record version, catalog rows, event -> index
 
-Both decisions enter the hash-chained log with the archivist as agent. Only a principal with
-the archivist role decides (E509); an unknown change is E160, a decided one E167, and a 副卷
+Both decisions enter the hash-chained log with the archivist as agent. Only a principal the
+role matrix lets decide (``archive.permissions``, action ``change.decide``) decides (E509); an unknown change is E160, a decided one E167, and a 副卷
 document is never made disclosable (E161, nothing written).
 """
 
@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from archive.amend import amend_bag
+from archive.permissions import authorize
 from archive.bag import payload_digest
 from archive.case_changes import apply_change, change_event
 from archive.catalog import session
@@ -32,7 +33,6 @@ from archive.signing import Signer, sign_bag
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
-from dissemination.requests import require_archivist
 from flows._runtime import fingerprint, open_signer, open_store, trusted_certificates
 from flows._work import work_folder
 from flows.indexing import index_aip
@@ -78,7 +78,7 @@ def list_changes(settings: Settings, status: str | None = "pending", case: str |
 
 def pending_change(settings: Settings, change_id: str, archivist: str) -> ChangeView:
     """The change to decide, once the archivist is known to be one."""
-    require_archivist(settings.catalog_url, archivist, change_id)
+    authorize(settings.catalog_url, archivist, "change.decide", change_id, code="E509")
     with session(settings.catalog_url) as s:
         row = s.get(CaseChange, change_id)
         if row is None:

@@ -1,7 +1,7 @@
 """changes only an archivist may make: held, pending, until approved or refused
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0011
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
