@@ -495,14 +495,17 @@ async def write_chunk(staged: StagedBatch, rel: str, rng: ChunkRange,
 
 def check_no_clash(staged: StagedBatch, rel: str) -> None:
     """Refuse (E163) a name that is a folder of a file already announced, or has one as its
-    folder: ``a`` then ``a/b`` (or ``c/d`` then ``c``) cannot both be files of one batch."""
-    names = set(staged.totals())
-    if staged.files_dir.is_dir():
-        names |= {p.relative_to(staged.files_dir).as_posix()
-                  for p in staged.files_dir.rglob("*") if p.is_file()}
-    for name in sorted(names):
-        if name.startswith(f"{rel}/") or rel.startswith(f"{name}/"):
-            raise refuse("E163", rel[:300], found=name[:300])
+    folder: ``a`` then ``a/b`` (or ``c/d`` then ``c``) cannot both be files of one batch. Looks
+    only along ``rel``'s own path, so a batch of many files is not read again at every chunk."""
+    totals = staged.totals()
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        folder = "/".join(parts[:i])
+        if (folder in totals or (staged.files_dir / folder).is_file()
+                or (staged.parts_dir / f"{folder}.part").is_file()):
+            raise refuse("E163", rel[:300], found=folder[:300])
+    if (staged.files_dir / rel).is_dir() or (staged.parts_dir / rel).is_dir():
+        raise refuse("E163", rel[:300], found=f"{rel[:300]}/…")
 
 
 def _finish_part(staged: StagedBatch, rel: str, part: Path) -> FileProgress:
