@@ -165,12 +165,18 @@ def reindex(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def info(as_json: bool = JsonOpt) -> None:
-    """Where this archive keeps its data."""
+    """Where this archive keeps its data, and whether its storage roots are the catalog's
+    (a root the catalog does not describe is refused with E450-E452)."""
     from importlib.metadata import version
+
+    from archive.storage.identity import check_storage_root
 
     s = _settings()
     obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
+           "storage_root_id": check_storage_root(s.catalog_url, s.storage_root, "primary"),
            "replica_root": str(s.replica_root) if s.replica_root else None,
+           "replica_root_id": (check_storage_root(s.catalog_url, s.replica_root, "replica")
+                               if s.replica_root else None),
            "index_backend": s.index_backend, "version": version("juanzong")}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 

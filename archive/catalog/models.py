@@ -232,3 +232,13 @@ class Notification(SQLModel, table=True):
     status: str = Field(default="pending", index=True, max_length=32)  # pending | sent
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class StorageRoot(SQLModel, table=True):
+    """The identity of a storage root this catalog describes (``archive.storage.identity``):
+    a process pointed at another root is refused instead of being handed an empty one."""
+
+    role: str = Field(primary_key=True, max_length=32)  # primary | replica
+    root_id: str = Field(max_length=64)
+    first_path: str  # where the root was when recorded; named in refusals
+    recorded_at: datetime = Field(default_factory=utcnow)
