@@ -41,6 +41,10 @@ class Locks(ABC):
     def hold(self, name: str) -> AbstractContextManager[None]:
         """Block until ``name`` is ours; release it when the block ends."""
 
+    @abstractmethod
+    def try_hold(self, name: str) -> AbstractContextManager[bool]:
+        """Take ``name`` if nobody holds it (True) or give up at once (False); release at the end."""
+
 
 class FileLocks(Locks):
     """``flock`` on ``folder/<sha256 of name>.lock`` (created on first use)."""
@@ -50,10 +54,25 @@ class FileLocks(Locks):
 
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
+        with self._flock(name, fcntl.LOCK_EX):
+            yield
+
+    @contextmanager
+    def try_hold(self, name: str) -> Iterator[bool]:
+        try:
+            with self._flock(name, fcntl.LOCK_EX | fcntl.LOCK_NB):
+                yield True
+                return
+        except BlockingIOError:
+            pass
+        yield False
+
+    @contextmanager
+    def _flock(self, name: str, mode: int) -> Iterator[None]:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{hashlib.sha256(name.encode('utf-8')).hexdigest()[:32]}.lock"
         with open(path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, mode)
             try:
                 yield
             finally:
@@ -68,13 +87,24 @@ class PostgresLocks(Locks):
 
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
+        with self._locked(name, "pg_advisory_lock") as _:
+            yield
+
+    @contextmanager
+    def try_hold(self, name: str) -> Iterator[bool]:
+        with self._locked(name, "pg_try_advisory_lock") as got:
+            yield got
+
+    @contextmanager
+    def _locked(self, name: str, function: str) -> Iterator[bool]:
         key = lock_key(name)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            got = conn.execute(sa.text(f"SELECT {function}(:key)"), {"key": key}).scalar() is not False
             try:
-                yield
+                yield got
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                if got:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 def is_postgres(catalog_url: str) -> bool:

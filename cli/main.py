@@ -1,5 +1,6 @@
-"""The ``juanzong`` command: the edge where settings are read, flows run in-process on
-Prefect's ephemeral API, and exceptions become one sentence and an exit code.
+"""The ``juanzong`` command: the edge where settings are read, flows run in-process (on the
+local Prefect server the commands of one ``PREFECT_HOME`` share, ``flows._prefect_server``),
+and exceptions become one sentence and an exit code.
 
 With ``--json`` every command prints exactly one JSON object on stdout; progress and logs
 go to stderr.
@@ -233,6 +234,23 @@ def _prefect_environment(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+# Commands that run flows in-process; they share one local Prefect server (the others never
+# import Prefect, so they must not pay for starting one).
+FLOW_COMMANDS = frozenset({"ingest", "disseminate", "audit", "reindex", "demo", "serve", "watch",
+                           "quarantine", "requests", "notifications", "ocr", "archive-case"})
+
+
+def _command_name(argv: list[str]) -> str:
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def _shared_prefect(settings: Settings) -> None:
+    if _command_name(sys.argv[1:]) in FLOW_COMMANDS:
+        from flows._prefect_server import use_shared_server
+
+        use_shared_server(Path(os.environ["PREFECT_HOME"]), settings.prefect_server_idle_seconds)
+
+
 def main() -> None:
     try:
         State.settings = load_settings()
@@ -242,6 +260,7 @@ def main() -> None:
     _prefect_environment(State.settings)
     configure_log(State.settings.catalog_url, State.settings.home / "log")
     try:
+        _shared_prefect(State.settings)
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

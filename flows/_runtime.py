@@ -11,7 +11,7 @@ from sqlmodel import select
 from archive.catalog import session
 from archive.catalog.models import Certificate
 from archive.catalog.record import record_certificate
-from archive.locks import PostgresLocks, is_postgres, open_locks
+from archive.locks import Locks, PostgresLocks, is_postgres, open_locks
 from archive.signing import FileSigner, Signer
 from archive.storage import OcflStore, Store
 from archive.storage import open_store as _open_store
@@ -25,6 +25,12 @@ def store_locks(settings: Settings) -> PostgresLocks | None:
     if is_postgres(settings.catalog_url):
         return open_locks(settings.catalog_url)  # type: ignore[return-value]
     return None
+
+
+def claim_locks(settings: Settings) -> Locks:
+    """Locks of admitted batches (``ingest.intake.run_submission``), shared by every process of
+    the catalog: API processes, hot-folder takers and CLI commands, on any machine with PostgreSQL."""
+    return open_locks(settings.catalog_url)
 
 
 def bind_roots(settings: Settings) -> None:
