@@ -23,6 +23,9 @@ _prefect_home = tempfile.mkdtemp(prefix="juanzong-prefect-")
 os.environ.setdefault("PREFECT_HOME", _prefect_home)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# In-process flows of the test process start Prefect's ephemeral API once; on a loaded CI
+# machine it may need longer than Prefect's default 20 s (the CLI allows 120 s as well).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def need_shared(*parts: str) -> Path:
