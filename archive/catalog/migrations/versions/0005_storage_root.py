@@ -1,7 +1,7 @@
 """the identity of each storage root the catalog describes
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0011
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
