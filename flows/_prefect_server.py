@@ -37,6 +37,7 @@ from typing import IO
 from schemas.errors import Unavailable
 
 START_TIMEOUT_SECONDS = 180.0
+HEALTH_PATIENCE_SECONDS = 60.0
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 _held: list[IO[bytes]] = []  # this process's shared lock on server.users, kept until exit
 
@@ -49,12 +50,20 @@ def _is_healthy(url: str) -> bool:
         return False
 
 
-def _running_url(folder: Path) -> str | None:
+def _running_url(folder: Path, patience: float = 0.0) -> str | None:
+    """The recorded server's URL if it answers; a live server is given ``patience`` seconds
+    (a loaded machine may answer slowly: starting a second server would not help)."""
     try:
-        url = json.loads((folder / "server.json").read_text())["url"]
+        state = json.loads((folder / "server.json").read_text())
+        url, pid = state["url"], int(state["pid"])
     except (OSError, ValueError, KeyError):
         return None
-    return url if _is_healthy(url) else None
+    deadline = time.monotonic() + patience
+    while not _is_healthy(url):
+        if time.monotonic() > deadline or not _is_alive(pid):
+            return None
+        time.sleep(0.2)
+    return url
 
 
 def _hold_shared(folder: Path) -> None:
@@ -92,10 +101,9 @@ def shared_server_url(folder: Path, idle_seconds: float) -> str:
     _hold_shared(folder)
     with open(folder / "server.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        url = _running_url(folder)
+        url = _running_url(folder, patience=HEALTH_PATIENCE_SECONDS)
         if url is None:
             url = _wait_ready(folder, _spawn(folder, idle_seconds))
-    os.utime(folder / "server.json")
     return url
 
 
@@ -166,21 +174,18 @@ def _is_unused(users: IO[bytes]) -> bool:
 
 
 def _watch_idle(server, folder: Path, idle_seconds: float) -> None:
-    """Stop the server once unused for ``idle_seconds`` (no shared lock, no recent start)."""
+    """Stop the server once no command has held a shared lock for ``idle_seconds``."""
     users = open(folder / "server.users", "a+b")
     last_used = time.time()
     while not server.should_exit:
-        time.sleep(min(5.0, idle_seconds / 4))
-        try:
-            last_used = max(last_used, (folder / "server.json").stat().st_mtime)
-        except OSError:
-            pass
-        if time.time() - last_used < idle_seconds:
+        time.sleep(min(2.0, idle_seconds / 4))
+        if not _is_unused(users):
+            last_used = time.time()
             continue
-        if _is_unused(users):
+        if time.time() - last_used >= idle_seconds:
             server.should_exit = True  # the exclusive lock is held until this process exits
             return
-        last_used = time.time()
+        fcntl.flock(users, fcntl.LOCK_UN)
 
 
 def serve(folder: Path, idle_seconds: float) -> None:

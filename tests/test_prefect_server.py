@@ -17,7 +17,7 @@ from flows._prefect_server import stop_shared_server
 from tests.conftest import BIN
 
 pytestmark = pytest.mark.integration
-IDLE_SECONDS = 60  # long enough for the next command to start on a loaded machine
+IDLE_SECONDS = 30  # long enough for the next command to start on a loaded machine
 
 
 def _command_env(home: Path) -> dict[str, str]:
