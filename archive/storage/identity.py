@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from archive.catalog import session
 from archive.catalog.models import Aip, StorageRoot
-from archive.locks import open_locks
+from archive.locks import is_postgres, open_locks
 from archive.storage.ocfl import ROOT_NAMASTE, OcflStore
 from schemas.errors import ConfigurationError
 
@@ -94,7 +94,7 @@ def bind_storage_root(catalog_url: str, root: Path, role: str = "primary") -> st
 
 def _create_and_record(catalog_url: str, root: Path, role: str) -> str:
     existed = (root / ROOT_NAMASTE).exists()
-    store = OcflStore(root)
+    store = OcflStore(root, locks=open_locks(catalog_url) if is_postgres(catalog_url) else None)
     if existed:
         _check_adoptable(catalog_url, store)
     root_id = write_root_id(root)

@@ -169,6 +169,7 @@ class OcflStore(Store):
     def __init__(self, root: Path, *, jobs: int = 0, locks: Locks | None = None) -> None:
         self.root = Path(root)
         self.jobs = jobs
+        self._given_locks = locks
         self.locks = locks or FileLocks(self.root / "extensions" / LOCKS_EXTENSION)
         self._init_root()
 
@@ -182,17 +183,29 @@ class OcflStore(Store):
         return self.root / object_path_for(object_id)
 
     def _init_root(self) -> None:
-        """Create the root's declaration files, holding a lock on the root folder: two flows
-        opening a new root at once must not take each other's half-made root for a foreign one."""
+        """Create the root's declaration files under a lock: two flows opening a new root at
+        once must not take each other's half-made root for a foreign one."""
         namaste = self.root / ROOT_NAMASTE
         if namaste.exists():
             return
         self.root.mkdir(parents=True, exist_ok=True)
+        with self._root_lock():
+            if not namaste.exists():
+                self._create_root(namaste)
+
+    @contextmanager
+    def _root_lock(self) -> Iterator[None]:
+        """The given locks (shared storage: NFS refuses ``flock`` on a directory), else an
+        ``flock`` on the root folder itself (the embedded default: a lock file would make the
+        new root non-empty)."""
+        if self._given_locks is not None:
+            with self._given_locks.hold("ocfl-root-init"):
+                yield
+            return
         fd = os.open(self.root, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if not namaste.exists():
-                self._create_root(namaste)
+            yield
         finally:
             os.close(fd)
 
