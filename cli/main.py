@@ -246,11 +246,20 @@ def _command_name(argv: list[str]) -> str:
     return next((a for a in argv if not a.startswith("-")), "")
 
 
-def _shared_prefect(settings: Settings) -> None:
-    if _command_name(sys.argv[1:]) in FLOW_COMMANDS:
+def _shared_prefect(settings: Settings, argv: list[str]) -> None:
+    if _command_name(argv) in FLOW_COMMANDS:
         from flows._prefect_server import use_shared_server
 
         use_shared_server(Path(os.environ["PREFECT_HOME"]), settings.prefect_server_idle_seconds)
+
+
+def prepare_process(argv: list[str]) -> Settings:
+    """What a process does before a flow command runs (``cli._runner`` does it once, ahead)."""
+    settings = load_settings()
+    _prefect_environment(settings)
+    configure_log(settings.catalog_url, settings.home / "log")
+    _shared_prefect(settings, argv)
+    return settings
 
 
 def main() -> None:
@@ -262,7 +271,7 @@ def main() -> None:
     _prefect_environment(State.settings)
     configure_log(State.settings.catalog_url, State.settings.home / "log")
     try:
-        _shared_prefect(State.settings)
+        _shared_prefect(State.settings, sys.argv[1:])
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -26,6 +26,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # In-process flows of the test process start Prefect's ephemeral API once; on a loaded CI
 # machine it may need longer than Prefect's default 20 s (the CLI allows 120 s as well).
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# A CLI command run without PREFECT_API_URL leaves a shared Prefect server and a command runner
+# (flows/_prefect_server.py, cli/_runner.py): let them go a minute after the tests' last use.
+os.environ.setdefault("JUANZONG_PREFECT_SERVER_IDLE_SECONDS", "60")
 
 
 def need_shared(*parts: str) -> Path:

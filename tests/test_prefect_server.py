@@ -1,6 +1,7 @@
-"""In-process mode's shared Prefect server (flows/_prefect_server.py): commands of one home
-started together start one server, later commands use it, their flow and task runs are
-recorded there, and it stops itself once idle."""
+"""In-process mode's shared Prefect server (flows/_prefect_server.py) and command runner
+(cli/_runner.py): commands of one home started together start one server, a later command runs
+in the runner they left, their flow and task runs are recorded on the server, and it stops
+itself once idle."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli._runner import socket_path
 from flows._prefect_server import stop_shared_server
 from tests.conftest import BIN
 
@@ -42,6 +44,11 @@ def _runs(url: str, kind: str) -> list[tuple[str, str]]:
     return sorted((r.get("flow_name") or r["name"].rsplit("-", 1)[0], r["state_type"]) for r in rows)
 
 
+def _runner_log(folder: Path) -> str:
+    path = folder / "runner.log"
+    return path.read_text("utf-8") if path.exists() else ""
+
+
 def test_commands_share_one_server_that_records_their_runs_and_stops_when_idle(tmp_path: Path):
     home = tmp_path / "home"
     folder = home / "prefect"
@@ -49,9 +56,18 @@ def test_commands_share_one_server_that_records_their_runs_and_stops_when_idle(t
         together = [_audit(home), _audit(home)]
         assert [_finish(p)["checked"] for p in together] == [0, 0]
         state = json.loads((folder / "server.json").read_text())
+        deadline = time.monotonic() + 300  # the first commands left a runner behind: wait for it
+        runner = socket_path(_command_env(home))
+        while not runner.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
         assert _finish(_audit(home))["checked"] == 0
         assert json.loads((folder / "server.json").read_text()) == state  # the same server
         assert [state for _, state in _runs(state["url"], "flow_runs")] == ["COMPLETED"] * 3
+        assert "juanzong audit --full --json" in _runner_log(folder)  # the third ran in a runner
+        missing = subprocess.run([str(BIN / "juanzong"), "ingest", str(tmp_path / "no-batch"), "--json"],
+                                 env=_command_env(home), capture_output=True, text=True, timeout=600)
+        assert (missing.returncode, json.loads(missing.stdout)["error"]["code"]) == (1, "E100")
+        assert f"juanzong ingest {tmp_path / 'no-batch'} --json" in _runner_log(folder)
         assert {name for name, _ in _runs(state["url"], "task_runs")} >= {"run_audit", "record_audit"}
         deadline = time.monotonic() + IDLE_SECONDS + 240
         while (folder / "server.json").exists() and time.monotonic() < deadline:
