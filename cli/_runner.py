@@ -73,7 +73,7 @@ def socket_path(env: dict[str, str]) -> Path | None:
     """Where the runner for this environment and this code listens (short: sockets allow 107 bytes)."""
     home = Path(env.get("JUANZONG_HOME") or "var").absolute()
     relevant = sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES)
-    key = json.dumps([sys.executable, str(home), relevant, _code_stamp()])
+    key = json.dumps([os.path.realpath(sys.executable), sys.prefix, str(home), relevant, _code_stamp()])
     folder = Path(tempfile.gettempdir()) / f"juanzong-runners-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     info = folder.lstat()
@@ -109,9 +109,19 @@ def _run_in_runner(path: Path, argv: list[str]) -> int | None:
         return None
     child = int(started[1:])
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda number, _frame: os.kill(child, number))
-    ended = _read_line(conn)
+        signal.signal(sig, lambda number, _frame: _forward(child, number))
+    try:
+        ended = _read_line(conn)
+    except OSError:
+        ended = None
     return int(ended[1:]) if ended and ended.startswith("E") else 1
+
+
+def _forward(child: int, number: int) -> None:
+    try:
+        os.kill(child, number)
+    except ProcessLookupError:
+        pass
 
 
 def _spawn_runner(path: Path, env: dict[str, str]) -> None:
