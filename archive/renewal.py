@@ -17,10 +17,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from archive import premis
-from archive.archiving import _stored, _write, append_premis, rewrite_bag
-from archive.bag import FileDigests
+from archive.amend import amend_bag
 from archive.evidence import STRONGER, evidence_path, last_timestamp, new_record, renew_hashtree, renew_timestamp
-from archive.package import CASE_JSON, METADATA, PREMIS_XML, StoredFile, read_case_record
+from archive.package import StoredFile, read_case_record
 from archive.signing import SIGNATURE_NAME, SIGNED_FILE
 from archive.storage import Store
 from archive.trusted_time import TimestampAuthority, signature_timestamp, token_certificate, token_info
@@ -83,32 +82,17 @@ def renewed_record(store: Store, ocfl_id: str, due: Due, tsa: TimestampAuthority
 
 def add_evidence(bag_dir: Path, records: dict[int, bytes], reasons: dict[int, str], *, version: int, tsa: str,
                  when: dt.datetime, software: str = "juanzong") -> None:
-    """Rewrite the checked-out head ``bag_dir`` in place as the renewal version (unsigned)."""
-    old = read_case_record(bag_dir)
-    record = old.model_copy(update={"aip_version": version})
-    changed: dict[str, FileDigests] = {}
-    written: list[tuple[StoredFile, str]] = []
-    for renewed, data in sorted(records.items()):
-        stored, changed[evidence_path(renewed)] = _write(bag_dir, evidence_path(renewed), data,
-                                                         "application/vnd.ietf.ers", ("RFC 4998 evidence record", "1"))
-        written.append((stored, Path(stored.path).name))
-    case_json, changed[CASE_JSON] = _write(bag_dir, CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),
-                                           "application/json", ("JSON", ""))
-    agents = ((f"software:{software}", "executing program"),)
-    events = [premis.Event("digital signature generation", when.isoformat(),
-                           f"archive timestamp (RFC 4998 evidence record) for v{renewed} from {tsa}: {reasons[renewed]}",
-                           "success", agents=agents, objects=((premis.object_id(stored), "outcome"),)).identified()
-              for (renewed, _), (stored, _) in zip(sorted(records.items()), written, strict=True)]
-    premis_xml, changed[PREMIS_XML] = _write(
-        bag_dir, PREMIS_XML, append_premis((bag_dir / PREMIS_XML).read_bytes(), [*written, (case_json, "case.json")],
-                                           events, None), "application/xml", ("PREMIS", "3.0"))
-    reports = [_stored_file(bag_dir, p) for p in sorted((bag_dir / METADATA).glob("check4-*.json"))]
-    evidence = [_stored_file(bag_dir, p) for p in sorted((bag_dir / "data" / "evidence").glob("*.ers"))]
-    metadata = [*(f for s in record.submissions for f in s.files()), *reports, *evidence, case_json, premis_xml]
-    rewrite_bag(bag_dir, record, metadata, changed, when=when, software=software, agent=software)
+    """Rewrite the checked-out head ``bag_dir`` in place as the renewal version (unsigned):
+    ``data/evidence/vNNNN.ers`` per renewed version and one PREMIS event each."""
+    record = read_case_record(bag_dir).model_copy(update={"aip_version": version})
+    renewed = sorted(records)
 
+    def events_for(_case_json: StoredFile, added: list[StoredFile]) -> list[premis.Event]:
+        agents = ((f"software:{software}", "executing program"),)
+        return [premis.Event("digital signature generation", when.isoformat(),
+                             f"archive timestamp (RFC 4998 evidence record) for v{v} from {tsa}: {reasons[v]}",
+                             "success", agents=agents, objects=((premis.object_id(stored), "outcome"),)).identified()
+                for v, stored in zip(renewed, added, strict=True)]
 
-def _stored_file(bag_dir: Path, path: Path) -> StoredFile:
-    rel = path.relative_to(bag_dir).as_posix()
-    media = "application/json" if path.suffix == ".json" else "application/vnd.ietf.ers"
-    return _stored(bag_dir, rel, media, ("JSON", "") if path.suffix == ".json" else ("RFC 4998 evidence record", "1"))[0]
+    amend_bag(bag_dir, record, added=[(evidence_path(v), records[v]) for v in renewed], events_for=events_for,
+              archivist=software, when=when, software=software)
