@@ -22,6 +22,7 @@ so SM2 certificates are assembled with asn1crypto and signed through GmSSL).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +154,16 @@ def load_root(paths: PkiPaths) -> tuple[PrivateKey, x509.Certificate]:
 
 
 def ensure_dev_pki(paths: PkiPaths, *, algorithm: str = "ecdsa-p256", court: str = "Juanzong development") -> PkiPaths:
-    """Make whatever part of the development PKI is missing; an existing file is kept as it is."""
+    """Make whatever part of the development PKI is missing; an existing file is kept as it is.
+    Under the keys folder's lock (as ``signing.ensure_dev_keys``): several ``keys init`` at once
+    make one PKI."""
+    paths.signing_key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (paths.signing_key.parent / ".keys.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_dev_pki(paths, algorithm, court)
+
+
+def _ensure_dev_pki(paths: PkiPaths, algorithm: str, court: str) -> PkiPaths:
     if algorithm == "sm2":
         from archive import sm2
 
