@@ -28,6 +28,7 @@ reproduces the unsigned bytes only.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 from datetime import UTC, datetime, timedelta
@@ -292,6 +293,8 @@ def extend_to_lta(pdf: Path, tsa: TimestampAuthority, lta: LtaContext) -> None:
     """B-T -> B-LTA in place: a DSS update with the validation data of the last signature and of
     its timestamp (the TSA's chain, which the document timestamp shares), then a document
     timestamp as the last update, so that it covers the whole file."""
+    # soft-fail is deliberate: revocation data come from files (the root's CRL); a TSA may publish none
+    logging.getLogger("pyhanko.sign.validation.dss").setLevel(logging.ERROR)
     with pdf.open("r+b") as handle:
         signature = PdfFileReader(handle, strict=False).embedded_signatures[-1]
         add_validation_info(signature, lta_validation_context(lta), in_place=True, chunk_size=LTA_CHUNK)
