@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError
@@ -85,7 +84,10 @@ def disseminate(case: str = typer.Option(..., "--case"),
                 requester_id: str = typer.Option(..., "--requester-id"),
                 role: str = typer.Option(..., "--role", help="party | lawyer | archivist"),
                 licence: Optional[str] = typer.Option(None, "--licence"),
-                out: Path = typer.Option(..., "--out"), as_json: bool = JsonOpt) -> None:
+                out: Path = typer.Option(..., "--out"),
+                by: Optional[str] = typer.Option(None, "--by", help="Who asks, e.g. archivist:wang: "
+                                                 "they may not approve it themselves."),
+                as_json: bool = JsonOpt) -> None:
     """Issue a watermarked, sealed reading copy of a case's disclosable documents."""
     from dissemination.access import Requester
     from flows.disseminate import ReadingRequest, disseminate as run
@@ -94,7 +96,7 @@ def disseminate(case: str = typer.Option(..., "--case"),
         raise JuanzongError("E504", case, found=role)
     requester = Requester(name=requester_name, id_number=requester_id, role=role,
                           licence_number=licence)
-    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute()),
+    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute(), created_by=by),
               _settings())
     code = ExitCode.ok if res.status != "refused" else ExitCode.rejected
     emit(res.model_dump(mode="json"), as_json,
@@ -209,6 +211,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 from cli.intake_commands import register as register_intake  # noqa: E402
 
 from cli.archive_commands import register as register_archive  # noqa: E402
+from cli.catalog_commands import register as register_catalog  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
 
@@ -216,6 +219,7 @@ register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
 register_review(app, _settings)
+register_catalog(app, _settings)
 
 
 def _prefect_environment(settings: Settings) -> None:
@@ -234,7 +238,9 @@ def main() -> None:
         err.print(f"[red]juanzong:[/] {exc}")
         sys.exit(ExitCode.settings)
     _prefect_environment(State.settings)
-    configure_log(State.settings.catalog_url, State.settings.home / "log")
+    from flows._runtime import bind_journals
+
+    bind_journals(State.settings)
     try:
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:

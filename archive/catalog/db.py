@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, create_engine
+
+from archive.catalog import registry
+from schemas.errors import VerificationFailed
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -31,9 +36,28 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-@cache
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def open_catalog(url: str) -> Engine:
     """Engine for ``url`` with the schema migrated to head (idempotent, once per process)."""
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _open(url)
+        return _ENGINES[url]
+
+
+def close_catalog(url: str) -> None:
+    """Forget this process's engine for ``url`` (its file is being replaced by a rebuild)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def _open(url: str) -> Engine:
+    registry.install()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -49,5 +73,18 @@ def open_catalog(url: str) -> Engine:
 
 @contextmanager
 def session(url: str) -> Iterator[Session]:
-    with Session(open_catalog(url), expire_on_commit=False) as s:
-        yield s
+    """A session on the catalog; a damaged catalog file is E413 (naming it and ``juanzong catalog
+    rebuild``), wherever the damage shows: opening, migrating or deep in a query."""
+    try:
+        with Session(open_catalog(url), expire_on_commit=False) as s:
+            yield s
+    except DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        raise VerificationFailed("E413", url.removeprefix("sqlite:///"), reason=str(exc.orig)[:200]) from exc
+
+
+def is_damage(exc: DatabaseError) -> bool:
+    """SQLite's "file is not a database" and "database disk image is malformed" (its plain
+    DatabaseError), never a constraint, a lock or another operational error."""
+    return type(exc.orig) is sqlite3.DatabaseError
