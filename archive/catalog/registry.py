@@ -3,8 +3,9 @@ append-only file so that ``juanzong catalog rebuild`` can bring them back.
 
 OAIS packages describe themselves: cases, AIPs, versions, documents, pages and certificates are
 rebuilt from the storage root, the events from the hash-chained log. What people did around the
-archive is in no package: principals and their hashed API keys, stations, reading requests and
-their decisions, issued copies, lawyers' authorisations, the outbox, batch receipts. Every
+archive is in no package: principals and their hashed API keys, console accounts (not their
+sessions), stations, reading requests and their decisions, issued copies, lawyers' authorisations,
+the outbox, batch receipts. Every
 committed change to those tables is appended here as one JSON line ``{"table", "op", "row"}``
 (op ``put`` or ``delete``, the whole row as it is after the change), from the session's
 ``after_commit`` as the preservation log is, so a rolled-back change never appears. Replaying the
@@ -31,6 +32,7 @@ from sqlmodel import Session, SQLModel
 
 from archive.catalog.models import (
     Batch,
+    ConsoleUser,
     DisseminationRequest,
     IssuedCopy,
     LawyerAuthorisation,
@@ -42,7 +44,7 @@ from archive.catalog.models import (
 from schemas.errors import Problem
 
 JOURNALLED: dict[str, type[SQLModel]] = {m.__tablename__: m for m in (  # type: ignore[misc]
-    Principal, Station, Batch, SubmittedFile, LawyerAuthorisation, DisseminationRequest, IssuedCopy,
+    Principal, ConsoleUser, Station, Batch, SubmittedFile, LawyerAuthorisation, DisseminationRequest, IssuedCopy,
     Notification)}
 _PENDING = "juanzong.registry.pending"
 _REPLAYING = "juanzong.registry.replaying"
