@@ -145,6 +145,7 @@ def test_events_of_an_unknown_log_folder_are_reported_missing_not_dropped_silent
     assert {p.code for p in verify_log(log_dir, None, catalog_expectation(url)).problems} == {"E445"}
 
 
+@pytest.mark.postgres
 def test_a_flow_in_a_worker_process_logs_into_the_settings_log(tmp_path: Path, prefect_api: str) -> None:
     """Issue 13: a flow started in a fresh process (as a Prefect worker starts it: no CLI, no API)
     on a PostgreSQL catalog records its events in the preservation log."""

@@ -29,6 +29,8 @@ from schemas.errors import JuanzongError
 from tests.reading.conftest import PARTY
 from tests.security.conftest import Archive
 
+pytestmark = pytest.mark.slow  # one real ingest (OCR) builds the archive they attack
+
 
 # ---- the attacks: each damages a copy of the archive ------------------------------------------
 

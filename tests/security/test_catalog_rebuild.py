@@ -4,9 +4,13 @@ names the file and the command."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.reading.conftest import PARTY
 from tests.security.conftest import Archive
 from tests.security.test_archive_attacks import _request, roll_back_newest_version
+
+pytestmark = pytest.mark.slow  # one real ingest (OCR) builds the archive they attack
 
 
 def _answers(cli, a: Archive) -> dict:
