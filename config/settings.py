@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     four_eyes_approval: bool = True  # nobody approves a reading request they created; off for a one-person archive
     notification_spool: Path | None = None
     registry_journal: Path | None = None  # rows no storage holds (archive.catalog.registry); back it up
+    prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
 

@@ -25,6 +25,7 @@ from archive.catalog.rebuild import (
     rebuild_events,
     rebuild_objects,
     rebuild_registry,
+    rebuild_roots,
     report_outside,
 )
 from archive.catalog.record import record_event
@@ -64,6 +65,8 @@ def rebuild_catalog(settings: Settings) -> RebuildReport:
     report = RebuildReport(catalog=settings.catalog_url.rsplit("@", 1)[-1], set_aside=set_aside(settings.catalog_url))
     store = OcflStore(settings.storage_root)
     with session(settings.catalog_url) as s:
+        rebuild_roots(s, {"primary": settings.storage_root} | (
+            {"replica": settings.replica_root} if settings.replica_root else {}), report)
         rebuild_objects(s, store, report)
         rebuild_events(s, settings.log_dir, report)
         rebuild_registry(s, journal_for(settings.catalog_url), report)

@@ -1,6 +1,6 @@
 """Recreate the catalog from what the archive keeps elsewhere, and say what could not be.
 
-    storage root  -> cases, AIPs, versions, documents, pages, signing certificates
+    storage root  -> cases, AIPs, versions, documents, pages, signing certificates, root identities
     preservation log (chain verified) -> events, review acceptances, the signed heads' record
     registry journal -> principals, stations, batches, requests, issued copies, outbox
 
@@ -24,13 +24,22 @@ from sqlmodel import Session, select
 from archive.auditlog import HEADS_DIR, LogHead, logged_versions, read_entries, verify_log
 from archive.bag import manifest_digest
 from archive.catalog import registry
-from archive.catalog.models import Aip, AipVersion, Case, Document, LogHead as LogHeadRow, Page, PreservationEvent
+from archive.catalog.models import (
+    Aip,
+    AipVersion,
+    Document,
+    LogHead as LogHeadRow,
+    Page,
+    PreservationEvent,
+    StorageRoot,
+)
 from archive.catalog.record import record_certificate, upsert_case
 from archive.package import CASE_JSON, CaseRecord, DocumentRecord
 from archive.records import ocfl_id_for
 from archive.review import EVENT_TYPE as REVIEW_EVENT
 from archive.signing import SIGNATURE_NAME, signature_info
 from archive.storage import OcflStore
+from archive.storage.identity import read_root_id
 from schemas.errors import Problem
 
 ARCHIVING_PREFIX = "archive "  # the OCFL message of a 归档 version (flows.archive_case)
@@ -138,6 +147,17 @@ def check_rollbacks(store: OcflStore, log_dir: Path, report: RebuildReport) -> N
         head = store.head(object_id)
         if head is not None and head < logged.version:
             report.not_recovered.append(Problem.of("E409", object_id, expected=f"v{logged.version}", found=f"v{head}"))
+
+
+def rebuild_roots(s: Session, roots: dict[str, Path], report: RebuildReport) -> None:
+    """The storage roots' identities (``archive.storage.identity``), read from the roots: without
+    them the rebuilt catalog would refuse its own root (E452)."""
+    for role, root in roots.items():
+        root_id = read_root_id(root)
+        if root_id is None:
+            report.not_recovered.append(Problem.of("E415", str(root), reason=f"the {role} root has no identity"))
+            continue
+        s.add(StorageRoot(role=role, root_id=root_id, first_path=str(root.absolute())))
 
 
 # ---- preservation log ----------------------------------------------------------------------------

@@ -183,10 +183,12 @@ def test_attack_is_reported(damaged: Archive, attack, door, expected: set[str]) 
     assert expected <= door(damaged)
 
 
-def test_a_lost_catalog_makes_audit_name_the_uncatalogued_objects_not_their_signatures(damaged: Archive) -> None:
+def test_a_lost_catalog_makes_audit_refuse_the_root_not_blame_the_signatures(damaged: Archive) -> None:
+    """A new, empty catalog does not know the root (E452, issue 13's storage identity); before,
+    the audit reported a good AIP's signature as bad."""
     for suffix in ("", "-wal", "-shm"):
         (damaged.settings.home / f"catalog.sqlite{suffix}").unlink(missing_ok=True)
-    assert door_audit("full")(damaged) == {"E410"}
+    assert door_audit_raises(damaged) == {"E452"}
 
 
 def test_search_of_a_new_archive_is_empty_not_missing(tmp_path) -> None:

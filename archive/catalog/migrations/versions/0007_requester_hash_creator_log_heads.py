@@ -6,7 +6,7 @@ hash can be computed): their download link needs an archivist (E518), and their 
 unknown (no four-eyes check is possible for them).
 
 Revision ID: 0007
-Revises: 0011
+Revises: 0005
 """
 
 from alembic import op
@@ -15,7 +15,7 @@ import sqlmodel
 
 
 revision = '0007'
-down_revision = '0011'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
