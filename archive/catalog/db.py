@@ -8,9 +8,9 @@ file beside the database."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -44,22 +44,21 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
+_OPENED: dict[str, Engine] = {}  # what ``open_catalog`` cached, for ``close_catalog`` to dispose
 
 
+@cache
 def open_catalog(url: str) -> Engine:
     """Engine for ``url`` with the schema migrated to head (idempotent, once per process)."""
-    with _ENGINES_LOCK:
-        if url not in _ENGINES:
-            _ENGINES[url] = _open(url)
-        return _ENGINES[url]
+    engine = _OPENED[url] = _open(url)
+    return engine
 
 
 def close_catalog(url: str) -> None:
-    """Forget this process's engine for ``url`` (its file is being replaced by a rebuild)."""
-    with _ENGINES_LOCK:
-        engine = _ENGINES.pop(url, None)
+    """Dispose of this process's engine for ``url`` (its file is being replaced by a rebuild);
+    every catalog is opened afresh on its next use."""
+    engine = _OPENED.pop(url, None)
+    open_catalog.cache_clear()
     if engine is not None:
         engine.dispose()
 
