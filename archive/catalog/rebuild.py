@@ -35,7 +35,6 @@ from archive.catalog.models import (
 )
 from archive.catalog.record import record_certificate, upsert_case
 from archive.package import CASE_JSON, CaseRecord, DocumentRecord
-from archive.records import ocfl_id_for
 from archive.review import EVENT_TYPE as REVIEW_EVENT
 from archive.signing import SIGNATURE_NAME, signature_info
 from archive.storage import OcflStore
