@@ -8,7 +8,6 @@ go to stderr.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from archive.auditlog import configure_log
+from flows.engine_env import configure_prefect
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError
@@ -50,13 +50,25 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 @app.command()
 def ingest(batch_dir: Path = typer.Argument(..., help="A station batch folder with manifest.json."),
+           no_wait: bool = typer.Option(False, "--no-wait",
+                                        help="With a Prefect server: submit and print {flow_run_id}."),
            as_json: bool = JsonOpt) -> None:
-    """Validate, OCR, package, sign, store, catalog and index one station batch."""
+    """Validate, OCR, package, sign, store, catalog and index one station batch.
+
+    With PREFECT_API_URL and the deployments applied (`juanzong deploy`) the batch becomes a flow
+    run of `ingest-batch` on the work pool; otherwise it runs in this process."""
+    from cli._progress import ingest_with_progress
+    from flows.remote_runs import is_server_mode, submit_run
+
     if not batch_dir.is_dir():
         raise JuanzongError("E100", str(batch_dir))
-    from flows.ingest_batch import ingest_batch
-
-    out = ingest_batch(batch_dir, _settings())
+    remote = is_server_mode()
+    if no_wait:
+        if not remote:
+            raise JuanzongError("E920", "juanzong ingest --no-wait")
+        run_id = submit_run(batch_dir.absolute())
+        emit({"flow_run_id": str(run_id)}, as_json, f"submitted flow run {run_id}")
+    out = ingest_with_progress(_settings(), batch_dir.absolute(), remote=remote, show=not as_json)
     code = ExitCode.ok if out.status == "archived" else ExitCode.rejected
     rows = [[a.aip_id, a.case_number, a.version, "new" if a.created else "unchanged"]
             for a in out.aips] + [[p["code"], p["path"], p["message"], ""] for p in out.problems]
@@ -218,22 +230,13 @@ register_archive(app, _settings)
 register_review(app, _settings)
 
 
-def _prefect_environment(settings: Settings) -> None:
-    """Prefect runs in-process on its ephemeral API, its own state under the archive's home."""
-    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
 def main() -> None:
     try:
         State.settings = load_settings()
     except SettingsError as exc:
         err.print(f"[red]juanzong:[/] {exc}")
         sys.exit(ExitCode.settings)
-    _prefect_environment(State.settings)
+    configure_prefect(State.settings)
     configure_log(State.settings.catalog_url, State.settings.home / "log")
     try:
         sys.exit(app(standalone_mode=False) or 0)

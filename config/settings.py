@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     notification_spool: Path | None = None
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
+    hot_folder: Path | None = None  # the folder the `watch` deployment takes batches from
 
     @classmethod
     def settings_customise_sources(

@@ -5,6 +5,12 @@
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
 payload already stored (same payload digest) and creates no new version.
+
+Called in-process with the settings, or run by the ``ingest-batch`` deployment on a worker
+with only ``batch_dir`` (a plain path string): the flow then reads the settings at this edge
+and keeps its outcome for the submitter (``flows.remote_runs``). A batch whose OCR failed for
+any document ends Completed under the name "Needs review" with a message saying how many
+documents failed (E924), never plain Completed.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 from pydantic import BaseModel
 
 from archive.catalog import session
@@ -35,6 +42,7 @@ from archive.signing import SIGNATURE_NAME, sign_bag, signature_info
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
+from config.settings import load_settings
 from flows._runtime import (
     fingerprint,
     open_signer,
@@ -42,12 +50,14 @@ from flows._runtime import (
     trusted_certificates,
 )
 from flows._work import work_folder
+from flows.engine_env import OCR_TAG
 from flows.indexing import index_aip, queued
+from flows.progress import report
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
 from ingest.validate import ManifestRejected, check_batch
-from schemas.errors import Problem, VerificationFailed
+from schemas.errors import Problem, VerificationFailed, describe
 from sqlmodel import select
 
 SOFTWARE = "juanzong"
@@ -68,10 +78,11 @@ def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
                            known_digest=lambda digest: archived_path_of(s, digest))
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, tags=[OCR_TAG])
 def ocr(checked: CheckedBatch, work: Path, settings: Settings) -> list[OcrResult]:
     files = [(path, checked.batch_dir / path) for path in checked.accepted]
-    return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings))
+    return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings),
+                         on_page=lambda done, total: report("OCR", done, total, "pages"))
 
 
 @task(cache_policy=NO_CACHE)
@@ -168,40 +179,65 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 
 
 @flow(name="ingest-batch", log_prints=False)
-def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
+def ingest_batch(batch_dir: Path, settings: Settings | None = None) -> IngestOutcome:
+    """``settings`` is None when a deployment runs the flow: they are read here, at the edge."""
+    from flows.remote_runs import keep_outcome
+
+    settings = settings or load_settings()
+    outcome, documents = _ingest(Path(batch_dir).absolute(), settings)
+    keep_outcome(settings, outcome)
+    return honest_state(outcome, documents)
+
+
+def honest_state(outcome: IngestOutcome, documents: int) -> IngestOutcome | State:
+    """The outcome, or a Completed state named "Needs review" when OCR failed for a document
+    of the ``documents`` read."""
+    failed = {p["path"] for p in outcome.problems if p["code"] == "E300"}
+    if not failed:
+        return outcome
+    message = describe("E924", path=outcome.batch_id, found=len(failed),
+                       expected=max(documents, len(failed)))
+    return Completed(name="Needs review", message=message, data=outcome)
+
+
+def _ingest(batch_dir: Path, settings: Settings) -> tuple[IngestOutcome, int]:
     log = get_run_logger()
-    batch_dir = batch_dir.absolute()
+    report("check", 0, 1, "batch")
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:
-        return _reject(batch_dir.name, None, "", exc.report.problems, batch_dir, settings)
+        return _reject(batch_dir.name, None, "", exc.report.problems, batch_dir, settings), 0
     manifest = checked.manifest
     with session(settings.catalog_url) as s:
         prior = s.get(Batch, manifest.batch_id)
     if prior is not None and prior.status == "archived":
         if prior.content_digest == checked.content_digest:
             log.info("batch %s was already archived; nothing to do", manifest.batch_id)
-            return _prior_outcome(prior, settings)
+            return _prior_outcome(prior, settings), 0
         conflict = Problem.of("E130", "manifest.json")
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest, [conflict],
-                       batch_dir, settings, keep_prior=True)
+                       batch_dir, settings, keep_prior=True), 0
     if not checked.report.ok:
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
-                       checked.report.problems, batch_dir, settings)
+                       checked.report.problems, batch_dir, settings), 0
     store = open_store(settings)
     records: list[AipRecord] = []
     with work_folder(settings.work_root, manifest.batch_id) as work:
         results = ocr(checked, work, settings)
         problems = [*checked.report.problems, *_problems_from_ocr(results)]
-        for sub in _submissions(checked, results):
+        subs = _submissions(checked, results)
+        for done, sub in enumerate(subs):
+            report("archive", done, len(subs), "cases")
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
-        for aip_id in queued(settings):
+        waiting = queued(settings)
+        for done, aip_id in enumerate(waiting):
+            report("index", done, len(waiting), "AIPs")
             index_aip(aip_id, settings, store)
     public = [p.public() for p in problems]
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",
                 public, batch_dir, settings)
     return IngestOutcome(batch_id=manifest.batch_id, status="archived", aips=records,
-                         problems=public)
+                         problems=public), len(results)
 
 
 def _archive_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,

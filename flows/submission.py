@@ -1,5 +1,5 @@
 """How a batch reaches the ingest flow: the one submission callable shared by the station
-API, the hot folder and the CLI's intake commands."""
+API, the hot folder and the CLI's ingest and intake commands."""
 
 from __future__ import annotations
 
@@ -31,11 +31,16 @@ def _prefect_api_ready() -> None:
 
 
 def flow_submit(settings: Settings) -> Submit:
-    """The ingest flow as the submission callable; Prefect is imported on first use only."""
+    """The ingest flow as the submission callable; Prefect is imported on first use only.
+    With a server that has the ``ingest-batch`` deployment, the batch becomes a flow run of
+    it on the work pool (``flows.remote_runs``); otherwise it runs in this process."""
 
     def submit(batch_dir: Path):
         from flows.ingest_batch import ingest_batch
+        from flows.remote_runs import is_server_mode, run_remote
 
+        if is_server_mode():
+            return run_remote(settings, batch_dir)
         _prefect_api_ready()
         return ingest_batch(batch_dir, settings)
 
