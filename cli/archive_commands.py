@@ -115,7 +115,9 @@ def _register_deploy(app: typer.Typer, get_settings: Callable[[], Settings]) -> 
 
     @app.command("worker")
     def worker(name: Optional[str] = typer.Option(None, "--name", help="Worker name (default: host-pid)."),
-               pool: str = typer.Option("juanzong", "--pool", help="The process work pool.")) -> None:
+               pool: str = typer.Option("juanzong", "--pool", help="The process work pool."),
+               limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                                   help="Flow runs this worker runs at once.")) -> None:
         """Run a Prefect process worker on the pool, with the archive's Prefect environment."""
         import os
         import shutil
@@ -128,7 +130,8 @@ def _register_deploy(app: typer.Typer, get_settings: Callable[[], Settings]) -> 
             raise JuanzongError("E920", "juanzong worker")
         prefect = shutil.which("prefect", path=os.path.dirname(sys.executable)) or "prefect"
         args = [prefect, "worker", "start", "--pool", pool, "--type", "process"]
-        os.execv(prefect, args + (["--name", name] if name else []))
+        args += ["--name", name] if name else []
+        os.execv(prefect, args + (["--limit", str(limit)] if limit else []))
 
 
 def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:

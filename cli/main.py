@@ -187,6 +187,25 @@ def info(as_json: bool = JsonOpt) -> None:
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
 
+@app.command()
+def status(as_json: bool = JsonOpt) -> None:
+    """Workers, batches by state, review queue, index lag, audit coverage, storage use."""
+    from flows.engine_status import status_report
+
+    r = status_report(_settings())
+    rows = [["engine", r.engine]] + [[f"worker {w.name}", f"{'online' if w.online else 'offline'}, {w.runs} runs"]
+                                     for w in r.workers]
+    rows += [[f"batches {k}", v] for k, v in sorted(r.batches.items())]
+    rows += [["oldest waiting", f"{r.oldest_waiting.batch} since {r.oldest_waiting.since:%Y-%m-%d %H:%M}"
+              if r.oldest_waiting else "-"], ["review queue", f"{r.review_queue} pages"],
+             ["index lag", f"{r.index_lag} AIPs"],
+             ["audit coverage", f"{r.audit.coverage_percent} % of {r.audit.files} files within "
+                                f"{r.audit.cycle_days} days; last findings {len(r.audit.last_findings)}"],
+             ["storage", f"{r.storage.objects} AIPs, {r.storage.files} files, {r.storage.bytes} bytes, "
+                         f"{r.storage.free_bytes} bytes free"]]
+    emit(r.model_dump(mode="json"), as_json, _table("juanzong status", ["what", "state"], rows))
+
+
 @keys_app.command("init")
 def keys_init(as_json: bool = JsonOpt) -> None:
     """Create a self-signed development signing key and certificate when none exist."""
@@ -211,11 +230,20 @@ def demo(as_json: bool = JsonOpt) -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the HTTP API."""
+    import signal
+
     import uvicorn
 
     from api.app import create_app
 
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(create_app(_settings()), host=host, port=port)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead of dying,
+    so that exit handlers run and Prefect's in-process API server child is stopped with us."""
+    raise SystemExit(128 + signum)
 
 
 from cli.intake_commands import register as register_intake  # noqa: E402

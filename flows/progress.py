@@ -2,7 +2,7 @@
 
 A flow reports with ``report(stage, done, total, unit)``. A listener in the same process (the
 CLI running the flow in-process) hears it at once; inside a flow run the figures also go to the
-run's Prefect progress artifact (at most one update a second), so a submitter in another
+run's Prefect progress artifact (at most one update a second, but every change of stage), so a submitter in another
 process reads them with ``read_progress`` (server mode) and the Prefect UI shows them.
 """
 
@@ -34,7 +34,7 @@ class Progress:
 
 Listener = Callable[[Progress], None]
 _listeners: list[Listener] = []
-_artifacts: dict[str, tuple[object, float]] = {}  # flow run id -> (artifact id, last update)
+_artifacts: dict[str, tuple[object, float, str]] = {}  # flow run id -> (artifact id, last update, stage)
 _lock = threading.Lock()
 _PATTERN = re.compile(r"^(?P<stage>[^:]+): (?P<done>\d+) / (?P<total>\d+) ?(?P<unit>.*)$")
 
@@ -65,15 +65,15 @@ def _to_artifact(progress: Progress) -> None:
         return
     run_id, now = str(context.flow_run.id), time.monotonic()
     with _lock:
-        artifact_id, last = _artifacts.get(run_id, (None, 0.0))
-        final = progress.done >= progress.total
-        if artifact_id is not None and now - last < UPDATE_EVERY and not final:
+        artifact_id, last, stage = _artifacts.get(run_id, (None, 0.0, ""))
+        news = progress.stage != stage or progress.done >= progress.total
+        if artifact_id is not None and now - last < UPDATE_EVERY and not news:
             return
         if artifact_id is None:
             artifact_id = create_progress_artifact(progress.percent, description=progress.describe())
         else:
             update_progress_artifact(artifact_id, progress.percent, description=progress.describe())
-        _artifacts[run_id] = (artifact_id, now)
+        _artifacts[run_id] = (artifact_id, now, progress.stage)
 
 
 def read_progress(client, flow_run_id) -> Progress | None:

@@ -40,6 +40,18 @@ def make_corpus(out: Path, *args: str) -> Path:
     return sorted(p for p in out.iterdir() if p.is_dir() and p.name != "ground_truth")[0]
 
 
+def zip_batch(batch: Path) -> bytes:
+    """The batch folder as a station uploads it: a zip with the folder at its root."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(batch.rglob("*")):
+            zf.write(p, p.relative_to(batch.parent).as_posix())
+    return buf.getvalue()
+
+
 @pytest.fixture(scope="session")
 def prefect_api() -> str:
     """One real Prefect server for the CLI subprocesses of the whole session (each CLI call
