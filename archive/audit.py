@@ -19,7 +19,7 @@ import os
 import random
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -64,14 +64,18 @@ class AuditReport(BaseModel):
 def audit_store(store: Store, *, mode: Mode, sample_percent: float = 5.0,
                 object_ids: Iterable[str] | None = None, replica: Store | None = None,
                 trusted: list[x509.Certificate] | None = None, jobs: int = 2,
-                last_checked: Mapping[str, datetime] | None = None, seed: int | None = None) -> AuditReport:
-    """Audit ``object_ids`` (default: every object); repair from ``replica`` when given."""
+                last_checked: Mapping[str, datetime] | None = None, seed: int | None = None,
+                on_object: Callable[[int, int], None] | None = None) -> AuditReport:
+    """Audit ``object_ids`` (default: every object); repair from ``replica`` when given.
+    ``on_object(done, total)`` hears each object finished (a progress display)."""
     ocfl = ocfl_of(store)
     report = AuditReport(mode=mode, started=datetime.now(timezone.utc), storage_root=str(ocfl.root))
     ids = sorted(object_ids if object_ids is not None else ocfl.object_ids())
     selection = _select_content(ocfl, ids, mode, sample_percent, last_checked or {}, seed)
-    for object_id in ids:
+    for done, object_id in enumerate(ids, 1):
         _audit_one(ocfl, object_id, selection[object_id], report, replica, trusted, jobs)
+        if on_object is not None:
+            on_object(done, len(ids))
     report.finished = datetime.now(timezone.utc)
     return report
 

@@ -119,10 +119,11 @@ def audit(full: bool = typer.Option(False, "--full"),
           sample: Optional[float] = typer.Option(None, "--sample", help="Percent of files."),
           signature: bool = typer.Option(False, "--signature"), as_json: bool = JsonOpt) -> None:
     """Recompute digests and verify signatures; repair from the replica when configured."""
+    from cli._progress import with_progress
     from flows.audit_fixity import audit as run
 
     mode = "sample" if sample is not None else "signature" if signature else "full"
-    res = run(_settings(), mode=mode, sample_percent=sample or 5.0)
+    res = with_progress(not as_json, lambda: run(_settings(), mode=mode, sample_percent=sample or 5.0))
     obj = res.model_dump(include={"checked", "ok", "failures", "repaired"})
     obj["report"] = res.report
     emit(obj, as_json, _table(f"audit {res.run_id}: {res.checked} checked, {res.ok} ok, "
@@ -169,9 +170,10 @@ def show(aip_id: str, as_json: bool = JsonOpt) -> None:
 @app.command()
 def reindex(as_json: bool = JsonOpt) -> None:
     """Rebuild the search index from the storage root alone."""
+    from cli._progress import with_progress
     from flows.reindex import reindex as run
 
-    res = run(_settings())
+    res = with_progress(not as_json, lambda: run(_settings()))
     emit(res.model_dump(), as_json, f"reindexed {res.objects} AIPs, {res.pages} pages")
 
 

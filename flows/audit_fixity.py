@@ -22,6 +22,7 @@ from archive.catalog.record import record_event
 from archive.storage import OcflStore
 from config import Settings
 from flows._runtime import trusted_certificates
+from flows.progress import report as progress
 
 
 class AuditOutcome(BaseModel):
@@ -68,7 +69,8 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
     percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
     return audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
                        replica=replica, trusted=trusted_certificates(settings),
-                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None)
+                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
+                       on_object=lambda done, total: progress("audit", done, total, "AIPs"))
 
 
 @task(cache_policy=NO_CACHE)

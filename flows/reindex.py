@@ -12,6 +12,7 @@ from archive.storage import Store
 from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
 from dissemination.search.registry import open_index
+from flows.progress import report as progress
 from flows._runtime import open_store
 
 
@@ -27,13 +28,16 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
     objects, pages, errors = 0, 0, []
     indexed: dict[str, int] = {}
     handle = index.begin_rebuild()
-    for object_id in store.object_ids():
+    ids = list(store.object_ids())
+    for done, object_id in enumerate(ids):
+        progress("reindex", done, len(ids), "AIPs")
         aip_id = aip_id_of_object(object_id)
         indexed[aip_id] = store.head(object_id) or 0  # the rebuild reads this head or a newer one
         report = index.index_pages(pages_of_object(store, object_id, aip_id), target=handle)
         objects += 1
         pages += report.indexed
         errors += [str(e) for e in report.errors]
+    progress("reindex", len(ids), len(ids), "AIPs")
     index.finish_rebuild(handle)
     with session(settings.catalog_url) as s:
         for aip_id, version in indexed.items():

@@ -27,7 +27,23 @@ def _prefect_api_ready() -> None:
         if not _PREFECT_READY.is_set():
             with get_client(sync_client=True) as client:
                 client.api_healthcheck()
+            _mark_orphans()
             _PREFECT_READY.set()
+
+
+def _mark_orphans() -> None:
+    """Once per process, as Prefect comes up: runs a killed process left Running become Crashed."""
+    import logging
+
+    from flows.orphan_runs import mark_orphaned_runs
+
+    try:
+        marked = mark_orphaned_runs()
+    except Exception:  # noqa: BLE001 - a courtesy; never stops a submission
+        logging.getLogger("juanzong").warning("could not check for orphaned flow runs", exc_info=True)
+        return
+    if marked:
+        logging.getLogger("juanzong").warning("marked %d orphaned flow runs Crashed", len(marked))
 
 
 def flow_submit(settings: Settings) -> Submit:
@@ -41,7 +57,12 @@ def flow_submit(settings: Settings) -> Submit:
 
         if is_server_mode():
             return run_remote(settings, batch_dir)
+        from prefect import tags
+
+        from flows.orphan_runs import process_tag
+
         _prefect_api_ready()
-        return ingest_batch(batch_dir, settings)
+        with tags(process_tag()):
+            return ingest_batch(batch_dir, settings)
 
     return submit

@@ -6,7 +6,7 @@ mid-batch.
 Cost: about 4–7 minutes on a 2-core machine (cluster start ~1.5 min; seven 2-page batches).
 The shared test PostgreSQL and Elasticsearch are reused when ``JUANZONG_TEST_PG_URL`` /
 ``JUANZONG_TEST_ES_URL`` are set (fresh databases and index prefix); otherwise cluster.sh
-starts its own.
+starts its own. ``JUANZONG_TEST_CLUSTER=DIR`` runs the tests on a cluster already up there.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _make_batches(out: Path) -> list[Path]:
                                "--seed", str(100 + seed), "--jobs", "1"], stdout=subprocess.DEVNULL)
              for seed in range(BATCHES)]
     assert all(p.wait(600) == 0 for p in procs)
-    return [next(p for p in (out / f"s{seed}").iterdir() if p.name != "ground_truth")
+    return [next(p for p in (out / f"s{seed}").iterdir() if p.is_dir() and p.name != "ground_truth")
             for seed in range(BATCHES)]
 
 
@@ -75,6 +75,10 @@ def cluster(tmp_path_factory) -> Cluster:
     if os.environ.get("JUANZONG_TEST_ES_URL"):
         env["CLUSTER_ES_URL"] = os.environ["JUANZONG_TEST_ES_URL"]
     batches = _make_batches(tmp_path_factory.mktemp("batches"))
+    if os.environ.get("JUANZONG_TEST_CLUSTER"):  # a cluster already up (cluster.sh up DIR): reuse it
+        given = Path(os.environ["JUANZONG_TEST_CLUSTER"])
+        yield Cluster(dir=given, env=env | _env_file(given / "env"), batches=batches)
+        return
     up = subprocess.run([str(REPO / "scripts" / "cluster.sh"), "up", str(where / "c"), "2"], env=env,
                         capture_output=True, text=True, timeout=DEADLINE)
     try:
@@ -131,9 +135,14 @@ def _serve(cluster: Cluster) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def _station_key(cluster: Cluster, batch: Path) -> str:
-    station = json.loads((batch / "manifest.json").read_text("utf-8"))["station_id"]
-    return cluster.cli("stations", "add", station)["api_key"]
+def _station_keys(cluster: Cluster, batches: list[Path]) -> list[str]:
+    """Each batch's station key (a station registered once, at its first batch)."""
+    keys: dict[str, str] = {}
+    for batch in batches:
+        station = json.loads((batch / "manifest.json").read_text("utf-8"))["station_id"]
+        if station not in keys:
+            keys[station] = cluster.cli("stations", "add", station)["api_key"]
+    return [keys[json.loads((b / "manifest.json").read_text("utf-8"))["station_id"]] for b in batches]
 
 
 def _settings(cluster: Cluster):
@@ -163,7 +172,7 @@ def test_six_batches_through_api_and_cli_are_archived_by_both_workers(cluster: C
     api, url = _serve(cluster)
     try:
         via_api, via_cli = cluster.batches[:3], cluster.batches[3:6]
-        keys = [_station_key(cluster, b) for b in via_api]
+        keys = _station_keys(cluster, via_api)
         clis = [cluster.popen("ingest", str(b), "--json") for b in via_cli]
         for batch, key in zip(via_api, keys):
             r = httpx.post(url + "/batches", content=zip_batch(batch), timeout=120,
