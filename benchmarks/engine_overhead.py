@@ -106,7 +106,7 @@ def _throughput(env: dict, batches: list[Path], pages: int) -> float:
 def _worker(cluster: Path, env: dict, n: int) -> None:
     log = open(cluster / f"worker-{n}.log", "a")
     proc = subprocess.Popen([str(BIN / "juanzong"), "worker", "--name", f"worker-{n}", "--limit", "1"],
-                            env=env | {"PREFECT_HOME": str(cluster / f"worker-{n}")}, stdout=log,
+                            env=env | {"PREFECT_HOME": str(cluster / f"worker-{n}"), "PREFECT_WORKER_QUERY_SECONDS": "2"}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     (cluster / f"worker-{n}.pid").write_text(str(proc.pid))
 

@@ -57,11 +57,15 @@ def is_server_mode() -> bool:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    with get_client(sync_client=True) as client:
-        try:
+    import httpx
+
+    try:
+        with get_client(sync_client=True) as client:
             client.read_deployment_by_name(DEPLOYMENT)
-        except ObjectNotFound:
-            return False
+    except ObjectNotFound:
+        return False
+    except httpx.HTTPError as exc:
+        raise JuanzongError("E925", os.environ["PREFECT_API_URL"], reason=str(exc) or type(exc).__name__) from exc
     return True
 
 

@@ -9,7 +9,7 @@
 # Env: CLUSTER_PG_URL / CLUSTER_ES_URL reuse a running PostgreSQL server (fresh databases are
 # created in it) / Elasticsearch node (a fresh index prefix) instead of starting one;
 # CLUSTER_OCR_SLOTS (default 2), CLUSTER_WORKER_LIMIT flow runs per worker (default 1),
-# CLUSTER_PREFECT_PORT (default: a free port).
+# CLUSTER_PREFECT_PORT (default: a free port), CLUSTER_POLL_SECONDS workers poll the pool (default 2).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -101,10 +101,11 @@ EOF
     # shellcheck disable=SC1091
     source "$dir/env"
     "$bin/juanzong" keys init >/dev/null
-    "$bin/juanzong" status >/dev/null  # creates the catalog's tables before any worker starts
+    "$bin/juanzong" status >/dev/null   # creates the catalog's tables before any worker starts
+    "$bin/juanzong" reindex >/dev/null  # and the search index, so no two workers race to create it
     "$bin/juanzong" deploy --ocr-slots "${CLUSTER_OCR_SLOTS:-2}" >/dev/null
     for n in $(seq "$workers"); do
-        PREFECT_HOME="$dir/worker-$n" start_bg "worker-$n" \
+        PREFECT_HOME="$dir/worker-$n" PREFECT_WORKER_QUERY_SECONDS="${CLUSTER_POLL_SECONDS:-2}" start_bg "worker-$n" \
             "$bin/juanzong" worker --name "worker-$n" --limit "${CLUSTER_WORKER_LIMIT:-1}"
     done
     echo "cluster.sh: up; source $dir/env" >&2

@@ -12,6 +12,7 @@ starts its own. ``JUANZONG_TEST_CLUSTER=DIR`` runs the tests on a cluster alread
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flows.aip_queries import show_aip, verify_aip
 from tests.conftest import BIN, REPO, need_shared, zip_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
@@ -158,14 +160,14 @@ def _is_found(settings, text: str, case_number: str, source_path: str, page: int
     """A run of the page's own text finds the page in the index (as an archivist)."""
     from dissemination.search_access import search_as
 
-    words = "".join(text.split())
-    probe = words[len(words) // 2: len(words) // 2 + 6]
+    runs = re.findall(r"[\u4e00-\u9fff]{4,}", text)
+    probe = runs[len(runs) // 2][:4]
     hits = search_as(settings, probe, None, case=case_number, size=50).hits
     return any((h.source_path, h.page) == (source_path, page) for h in hits)
 
 
 def _pages(cluster: Cluster, aip_id: str) -> list[dict]:
-    return [p for d in cluster.cli("show", aip_id)["documents"] for p in d["pages"]]
+    return [p for d in show_aip(_settings(cluster), aip_id)["documents"] for p in d["pages"]]
 
 
 def test_six_batches_through_api_and_cli_are_archived_by_both_workers(cluster: Cluster) -> None:
@@ -201,7 +203,7 @@ def test_six_batches_through_api_and_cli_are_archived_by_both_workers(cluster: C
     aips = {a["aip_id"] for o in outcomes for a in o["aips"]}
     settings = _settings(cluster)
     for aip_id in aips:
-        shown = cluster.cli("show", aip_id)
+        shown = show_aip(settings, aip_id)
         for doc in shown["documents"]:
             for page in doc["pages"]:
                 assert page["text"].strip(), (aip_id, doc["source_path"], page)
@@ -267,7 +269,7 @@ def test_a_worker_killed_mid_batch_crashes_its_run_and_the_other_worker_archives
     done = [r for r in runs.values() if r["state"] == "COMPLETED"]
     assert len(done) == 1 and done[0]["worker"] != killed, runs
     aip_id = outcome["aips"][0]["aip_id"]
-    assert cluster.cli("verify", aip_id)["valid"]
+    assert verify_aip(_settings(cluster), aip_id)["valid"]
     assert all(p["text"].strip() for p in _pages(cluster, aip_id))
     leftovers = Path(cluster.env["JUANZONG_HOME"]) / "intake" / "ready"
     assert not leftovers.exists() or not any(leftovers.iterdir())
