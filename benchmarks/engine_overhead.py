@@ -84,6 +84,8 @@ def _overhead(env: dict, batch: Path, tmp: Path) -> None:
           f"flow run {flow:.1f} s, by {run['worker']})")
     print(f"   overhead of the server path     {server - inproc:+7.1f} s = {100 * (server - inproc) / inproc:+.1f} % "
           f"of the in-process wall time (goal < 10 %)")
+    print(f"   engine time around the flow run {server - flow:7.1f} s = {100 * (server - flow) / server:.1f} % "
+          f"of the server path's wall time (CLI start, submission, worker start, polling)")
 
 
 def _throughput(env: dict, batches: list[Path], pages: int) -> float:
@@ -111,11 +113,22 @@ def _worker(cluster: Path, env: dict, n: int) -> None:
     (cluster / f"worker-{n}.pid").write_text(str(proc.pid))
 
 
+def _is_running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
 def _stop_worker(cluster: Path, n: int) -> None:
+    """SIGTERM, then SIGKILL after 30 s (a Prefect worker may linger in its shutdown)."""
     pid = int((cluster / f"worker-{n}.pid").read_text())
+    if not _is_running(pid):
+        return
     os.kill(pid, 15)
-    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+    deadline = time.monotonic() + 30
+    while _is_running(pid) and time.monotonic() < deadline:
         time.sleep(0.5)
+    if _is_running(pid):
+        os.kill(pid, 9)
 
 
 def main() -> None:
@@ -124,20 +137,23 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--batch-pages", type=int, default=5)
+    parser.add_argument("--cluster", type=Path, help="use a cluster already up there (left up)")
+    parser.add_argument("--throughput-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="juanzong-engine-bench-") as name:
         tmp = Path(name)
-        cluster = tmp / "cluster"
+        cluster = args.cluster or tmp / "cluster"
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "JUANZONG_"))}
-        subprocess.run([str(REPO / "scripts" / "cluster.sh"), "up", str(cluster), "2"], env=base, check=True)
+        if not args.cluster:
+            subprocess.run([str(REPO / "scripts" / "cluster.sh"), "up", str(cluster), "2"], env=base, check=True)
         try:
             env = base | _env_file(cluster / "env")
-            big, _ = make_batch(tmp / "big", "--pages-total", str(args.pages), "--seed", "71")
             sets = [[make_batch(tmp / f"t{k}-{i}", "--pages-total", str(args.batch_pages), "--seed",
-                                str(200 + 10 * k + i), "--jobs", "1")[0] for i in range(args.batches)]
+                                str(300 + 10 * k + i), "--jobs", "1")[0] for i in range(args.batches)]
                     for k in (1, 2)]
             print(f"cpus={os.cpu_count()}, worker limit 1 flow run each, OCR slots 2")
-            _overhead(env, big, tmp)
+            if not args.throughput_only:
+                _overhead(env, make_batch(tmp / "big", "--pages-total", str(args.pages), "--seed", "71")[0], tmp)
             print("\n2. throughput, batches submitted at once (--no-wait)")
             _stop_worker(cluster, 2)
             one = _throughput(env, sets[0], args.batches * args.batch_pages)
@@ -145,7 +161,8 @@ def main() -> None:
             two = _throughput(env, sets[1], args.batches * args.batch_pages)
             print(f"   1 worker {one:6.1f} s | 2 workers {two:6.1f} s | speed-up {one / two:4.2f}x")
         finally:
-            subprocess.run([str(REPO / "scripts" / "cluster.sh"), "down", str(cluster)], env=base)
+            if not args.cluster:
+                subprocess.run([str(REPO / "scripts" / "cluster.sh"), "down", str(cluster)], env=base)
 
 
 if __name__ == "__main__":

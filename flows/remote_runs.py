@@ -54,10 +54,9 @@ def is_server_mode() -> bool:
     """A Prefect server is configured and knows the ``ingest-batch`` deployment."""
     if not is_server_configured():
         return False
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
-
-    import httpx
 
     try:
         with get_client(sync_client=True) as client:
@@ -109,7 +108,9 @@ def read_outcome(settings: Settings, run) -> Outcome:
     path = outcome_path(settings, run.id)
     if not path.is_file():
         raise JuanzongError("E923", batch_dir)
-    return IngestOutcome.model_validate_json(path.read_bytes())
+    outcome = IngestOutcome.model_validate_json(path.read_bytes())
+    path.unlink(missing_ok=True)  # read once; a --no-wait run's outcome stays for whoever looks
+    return outcome
 
 
 def run_remote(settings: Settings, batch_dir: Path, on_run: OnRun | None = None) -> Outcome:
