@@ -124,7 +124,9 @@ def _ingest_runs(env: dict[str, str]) -> list:
 
 def _serve(cluster: Cluster) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = cluster.popen("serve", "--port", str(port))
+    log = open(cluster.dir / "api.log", "a")  # a file, not a pipe nobody reads while the API runs
+    proc = subprocess.Popen([str(BIN / "juanzong"), "serve", "--port", str(port)], env=cluster.env,
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -133,7 +135,8 @@ def _serve(cluster: Cluster) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             return False
 
-    _wait(up, "the HTTP API answers", 300)
+    _wait(lambda: up() or proc.poll() is not None, "the HTTP API answers", 300)
+    assert proc.poll() is None, (cluster.dir / "api.log").read_text()[-3000:]
     return proc, url
 
 
