@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
+    hot_folder: Path | None = None  # the folder the `watch` deployment takes batches from
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,7 @@ from archive.catalog.record import record_event
 from archive.storage import OcflStore
 from config import Settings
 from flows._runtime import bind_journals, open_ocfl_roots, trusted_certificates
+from flows.progress import report as progress
 from flows.recorded_heads import recorded_heads
 
 
@@ -70,7 +71,8 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
     return audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
                        replica=replica, trusted=trusted_certificates(settings),
                        jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
-                       recorded=recorded_heads(settings))
+                       recorded=recorded_heads(settings),
+                       on_object=lambda done, total: progress("audit", done, total, "AIPs"))
 
 
 def add_catalog_findings(report: AuditReport, findings: list) -> AuditReport:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ingest._exec import pdftotext
 from ingest.ocr import _images
+from ingest.ocr._lifetime import exit_with
 from ingest.ocr._assemble import assemble_pdfa, make_pdfa_without_ocr
 from ingest.ocr._page import PageOutcome, PageTask, ocr_page
 from ingest.ocr.engine import get_engine
@@ -52,8 +54,10 @@ class _Done(BaseModel):
     error: str | None
 
 
-def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: OcrOptions) -> list[OcrResult]:
-    """OCR every file into ``work_dir``; one result per file, in order; never raises per file."""
+def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: OcrOptions,
+                  on_page: Callable[[int, int], None] | None = None) -> list[OcrResult]:
+    """OCR every file into ``work_dir``; one result per file, in order; never raises per file.
+    ``on_page(done, total)`` hears each page read (a progress display; called in this thread)."""
     started = _now()
     engine = get_engine(options.engine)
     meta = {"engine": engine.name, "engine_version": engine.version(), "languages": options.languages,
@@ -67,7 +71,7 @@ def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: Oc
         else:
             plans.append(plan_or_result)
     if plans:
-        finished = _run_concurrently(plans, options)
+        finished = _run_concurrently(plans, options, on_page or (lambda done, total: None))
         for plan in plans:
             outcomes, done, finished_at = finished[plan.index]
             results[plan.index] = _result(plan, outcomes, done, started, finished_at, meta)
@@ -102,7 +106,8 @@ def has_text_layer(pdf_path: Path) -> bool:
     return sum(len("".join(t.split())) >= MIN_TEXT_CHARS for t in texts) * 2 >= len(texts)
 
 
-def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dict[int, tuple]:
+def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions,
+                      on_page: Callable[[int, int], None]) -> dict[int, tuple]:
     """Pages of all documents share ``options.jobs`` worker processes; each document is
     assembled in a worker as soon as its last page is back."""
     by_index = {p.index: p for p in plans}
@@ -110,8 +115,11 @@ def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dic
                     for p in plans for n in range(1, p.page_count + 1))
     outcomes: dict[int, list[PageOutcome]] = {p.index: [] for p in plans}
     finished: dict[int, tuple] = {}
+    total, read = len(pending), 0
+    on_page(read, total)
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context,
+                             initializer=exit_with, initargs=(os.getpid(),)) as pool:
         running: dict[Future, tuple[str, PageTask | DocumentPlan]] = {}
         while pending or running:
             while pending and sum(k == "page" for k, _ in running.values()) < options.jobs * IN_FLIGHT_PER_JOB:
@@ -123,6 +131,8 @@ def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dic
                 if kind == "page":
                     page = _page_result(future, item)
                     outcomes[page.doc].append(page)
+                    read += 1
+                    on_page(read, total)
                     plan = by_index[page.doc]
                     if len(outcomes[plan.index]) == plan.page_count:
                         ordered = sorted(outcomes[plan.index], key=lambda o: o.page)
