@@ -23,7 +23,7 @@ from ingest._exec import pdftotext
 from ingest.ocr import _images
 from ingest.ocr._assemble import assemble_pdfa, make_pdfa_without_ocr
 from ingest.ocr._page import PageOutcome, PageTask, ocr_page
-from ingest.ocr.engine import get_engine
+from ingest.ocr.registry import get_engine
 from ingest.ocr.options import OcrOptions
 from ingest.records import OcrResult, PageText
 
@@ -55,7 +55,7 @@ class _Done(BaseModel):
 def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: OcrOptions) -> list[OcrResult]:
     """OCR every file into ``work_dir``; one result per file, in order; never raises per file."""
     started = _now()
-    engine = get_engine(options.engine)
+    engine = get_engine(options.engine, options)
     meta = {"engine": engine.name, "engine_version": engine.version(), "languages": options.languages,
             "options": options.as_event_options()}
     results: dict[int, OcrResult] = {}
