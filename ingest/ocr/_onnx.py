@@ -56,6 +56,7 @@ def session(model: Path, threads: int, provider: str) -> onnxruntime.InferenceSe
     return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
 
 
+@functools.cache
 def character_list(recogniser: onnxruntime.InferenceSession) -> list[str]:
     """The recognition model's alphabet, index 0 being CTC's blank and the last a space."""
     return ["", *recogniser.get_modelmeta().custom_metadata_map["character"].splitlines(), " "]

@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from ingest.ocr import _images, typography
+from ingest.ocr import _heap, _images, typography
 from ingest.ocr.engine import OcrEngine, Recognition
 from ingest.ocr.registry import get_engine
 from ingest.ocr.options import OcrOptions
@@ -53,6 +53,8 @@ def ocr_page(task: PageTask) -> PageOutcome:
         reason = f"page {task.page}: OCR timed out after {task.options.timeout_seconds}s"
     except Exception as exc:  # noqa: BLE001  any page failure is recorded, never lost
         reason = f"page {task.page}: {type(exc).__name__}: {exc}"
+    finally:
+        _heap.trim()
     return PageOutcome(doc=task.doc, page=task.page, flags=("ocr_failed",), error=reason)
 
 

@@ -20,7 +20,7 @@ import pikepdf
 from pydantic import BaseModel, ConfigDict
 
 from ingest._exec import pdftotext
-from ingest.ocr import _images
+from ingest.ocr import _heap, _images
 from ingest.ocr._assemble import assemble_pdfa, make_pdfa_without_ocr
 from ingest.ocr._page import PageOutcome, PageTask, ocr_page
 from ingest.ocr.registry import get_engine
@@ -111,7 +111,8 @@ def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dic
     outcomes: dict[int, list[PageOutcome]] = {p.index: [] for p in plans}
     finished: dict[int, tuple] = {}
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context,
+                             initializer=_heap.fix_mmap_threshold) as pool:
         running: dict[Future, tuple[str, PageTask | DocumentPlan]] = {}
         while pending or running:
             while pending and sum(k == "page" for k, _ in running.values()) < options.jobs * IN_FLIGHT_PER_JOB:
@@ -167,6 +168,8 @@ def assemble_document(plan: DocumentPlan, pages: Sequence[PageOutcome]) -> _Done
         return _Done(pdfa=assemble_pdfa(plan.original, pages, plan.out_dir, plan.source_path), error=None)
     except Exception as exc:  # noqa: BLE001
         return _Done(pdfa=None, error=f"{plan.original}: PDF/A not made: {type(exc).__name__}: {exc}")
+    finally:
+        _heap.trim()
 
 
 def _result(plan: DocumentPlan, outcomes: list[PageOutcome], done: _Done, started: datetime,

@@ -134,7 +134,7 @@ def _merge(found: list[list[int]], box: list[int]) -> None:
 def read_lines(grey: np.ndarray, boxes: list[tuple[int, int, int, int]], tuning: Tuning) -> list[TextLine]:
     """Recognise each box (tall boxes are read turned, as vertical text); same order as ``boxes``."""
     recogniser = _onnx.session(_onnx.RECOGNITION_MODEL, tuning.threads, tuning.provider)
-    alphabet = _alphabet(recogniser)
+    alphabet = _onnx.character_list(recogniser)
     crops = [_line_image(grey, box) for box in boxes]
     order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
     lines: list[TextLine | None] = [None] * len(crops)
@@ -150,13 +150,6 @@ def read_lines(grey: np.ndarray, boxes: list[tuple[int, int, int, int]], tuning:
         for row, (i, w) in enumerate(zip(chunk, widths, strict=True)):
             lines[i] = _decode(probabilities[row], alphabet, boxes[i], w)
     return [line for line in lines if line is not None]
-
-
-def _alphabet(recogniser) -> list[str]:
-    return _ALPHABETS.setdefault(id(recogniser), _onnx.character_list(recogniser))
-
-
-_ALPHABETS: dict[int, list[str]] = {}
 
 
 def _line_image(grey: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime
 from PIL import Image
 
-from ingest.ocr import _layout, _ppocr
+from ingest.ocr import _layout, _onnx, _ppocr
 from ingest.ocr.engine import OcrEngine, Recognition
 
 UPSIDE_DOWN_SHARE = 0.5  # more of the sampled lines read as turned than not: the page is upside down
@@ -28,8 +28,9 @@ class PpOcrEngine(OcrEngine):
         self.tuning = tuning or _ppocr.Tuning()
 
     def version(self) -> str:
-        return f"PP-OCRv4 (rapidocr-onnxruntime {_package_version()}, onnxruntime {onnxruntime.__version__}, " \
-               f"{self.tuning.provider})"
+        """No spaces: it becomes part of the PREMIS agent's identifier."""
+        device = "cuda" if self.tuning.provider == _onnx.CUDA else "cpu"
+        return f"PP-OCRv4_rapidocr-{_package_version()}_onnxruntime-{onnxruntime.__version__}_{device}"
 
     def recognise(self, image: Path, out_base: Path, *, languages: str, dpi: int, timeout: float) -> Recognition:
         grey = _load(image)

@@ -44,7 +44,7 @@ class HybridEngine(OcrEngine):
         self.ppocr = PpOcrEngine(ppocr_tuning(options))
 
     def version(self) -> str:
-        return f"tesseract {self.tesseract.version()} + {self.ppocr.version()}"
+        return f"tesseract-{self.tesseract.version()}+{self.ppocr.version()}"
 
     def recognise(self, image: Path, out_base: Path, *, languages: str, dpi: int, timeout: float) -> Recognition:
         first = self.tesseract.recognise(image, out_base, languages=languages, dpi=dpi, timeout=timeout)

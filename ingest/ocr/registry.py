@@ -34,7 +34,3 @@ def get_engine(name: str, options: OcrOptions | None = None) -> OcrEngine:
     if name not in _REGISTRY:
         raise KeyError(f"OCR engine {name!r} is not registered; known: {sorted(_REGISTRY)}")
     return _REGISTRY[name](options or OcrOptions())
-
-
-def engine_names() -> list[str]:
-    return sorted(_REGISTRY)

@@ -34,8 +34,9 @@ def engine_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def prepared_page(ocr_sample: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A plain page of the sample prepared as the pipeline prepares it, saved as PGM."""
-    index = ocr_sample["seal"]["mixed"].index(False)
+    """The sample's plain page with the most text, prepared as the pipeline prepares it, as PGM."""
+    plain = [n for n, seal in enumerate(ocr_sample["seal"]["mixed"]) if not seal]
+    index = max(plain, key=lambda n: len(ocr_sample["truth"]["mixed"][n]))
     image, dpi = _images.load_page(ocr_sample["files"]["mixed"], index)
     grey = prepare_image(image, OcrOptions())
     grey = _images.straighten(grey, _images.detect_skew(grey))
@@ -58,7 +59,7 @@ def test_reading_is_hocr_words_with_boxes_and_confidences(
     raw = reading.hocr.read_text(encoding="utf-8")
     words = [tuple(map(int, m)) for m in _WORD.findall(raw)]
     width, height = prepared_page["size"]
-    assert len(words) == reading.words > 100
+    assert len(words) == reading.words > 200
     assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height and 0 <= c <= 100 for x0, y0, x1, y1, c in words)
     assert reading.confidence == pytest.approx(mean_word_confidence(raw.encode())[0])
     assert 60 < reading.confidence <= 100 and not reading.sideways and not reading.upside_down
@@ -127,7 +128,7 @@ def test_pages_an_engine_cannot_read_are_flagged_and_the_document_is_done(
     scan = tmp_path / "unreadable.pdf"
     scan.write_bytes(img2pdf.convert([_page_jpeg(lambda d: None), _page_jpeg(_seal), _page_jpeg(_specks)]))
     with pikepdf.open(scan, allow_overwriting_input=True) as pdf, pikepdf.open(ocr_sample["files"]["mixed"]) as src:
-        pdf.pages.append(src.pages[ocr_sample["seal"]["mixed"].index(False)])
+        pdf.pages.append(src.pages[-1])
         pdf.save(scan)
     options = OcrOptions(jobs=2, engine=engine_name)
     (result,) = ocr_documents([("unreadable.pdf", scan)], tmp_path / "work", options)
@@ -147,3 +148,15 @@ def test_rotated_page_comes_out_upright_with_its_text(
     page = result.pages[0]
     assert page.rotation in upright_turns and "rotated" in page.flags
     assert cer(ocr_sample["truth"][name][0], page.text) <= 0.05
+
+
+@pytest.mark.parametrize(("threshold", "reader"), [(0, "tesseract"), (100, "juanzong-ppocr")])
+def test_hybrid_reads_again_with_ppocr_only_pages_tesseract_is_unsure_of(
+    prepared_page: dict[str, Any], tmp_path: Path, threshold: float, reader: str
+) -> None:
+    engine = get_engine("hybrid", OcrOptions(jobs=1, hybrid_confidence=threshold))
+    reading = engine.recognise(prepared_page["path"], tmp_path / "page", languages="chi_sim",
+                               dpi=prepared_page["dpi"], timeout=120)
+    assert f'content="{reader}' in reading.hocr.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["page.hocr"]
+    assert cer(prepared_page["truth"], reading.text) <= 0.05
