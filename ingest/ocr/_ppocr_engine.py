@@ -16,6 +16,7 @@ from PIL import Image
 from ingest.ocr import _layout, _onnx, _ppocr
 from ingest.ocr.engine import OcrEngine, Recognition
 
+LANGUAGES = {"chi_sim", "eng"}  # the PP-OCRv4 Chinese model's alphabet: simplified Chinese, Latin, digits
 UPSIDE_DOWN_SHARE = 0.5  # more of the sampled lines read as turned than not: the page is upside down
 MIN_LINE_CONFIDENCE = 0.3  # mean character probability under which a detected line is noise
 MIN_SHORT_CONFIDENCE = 0.6  # the same for marks the detector missed: specks and seal remnants read badly
@@ -33,6 +34,10 @@ class PpOcrEngine(OcrEngine):
         return f"PP-OCRv4_rapidocr-{_package_version()}_onnxruntime-{onnxruntime.__version__}_{device}"
 
     def recognise(self, image: Path, out_base: Path, *, languages: str, dpi: int, timeout: float) -> Recognition:
+        """Raises ValueError for languages the Chinese model cannot read (the page is then
+        ``ocr_failed`` and can be retried), as Tesseract fails without their traineddata."""
+        if not set(languages.split("+")) <= LANGUAGES:
+            raise ValueError(f"PP-OCR's Chinese model reads {'+'.join(sorted(LANGUAGES))}, not {languages!r}")
         grey = _load(image)
         boxes = _ppocr.find_lines(grey, self.tuning)
         sideways = _ppocr.is_sideways(boxes)

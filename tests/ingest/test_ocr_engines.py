@@ -160,3 +160,12 @@ def test_hybrid_reads_again_with_ppocr_only_pages_tesseract_is_unsure_of(
     assert ('content="juanzong-ppocr"' in reading.hocr.read_text(encoding="utf-8")) == (reader == "ppocr")
     assert [p.name for p in tmp_path.iterdir()] == ["page.hocr"]
     assert cer(prepared_page["truth"], reading.text) <= 0.05
+
+
+def test_a_language_the_engine_cannot_read_fails_the_page_not_the_batch(
+    engine_name: str, ocr_sample: dict[str, Any], tmp_path: Path
+) -> None:
+    options = OcrOptions(jobs=1, engine=engine_name, languages="zzz")
+    (result,) = ocr_documents([("rotated_180", ocr_sample["files"]["rotated_180"])], tmp_path / "work", options)
+    assert result.status == "failed" and result.pdfa is None
+    assert [p.flags for p in result.pages] == [("ocr_failed",)]
