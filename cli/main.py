@@ -1,5 +1,6 @@
-"""The ``juanzong`` command: the edge where settings are read, flows run in-process on
-Prefect's ephemeral API, and exceptions become one sentence and an exit code.
+"""The ``juanzong`` command: the edge where settings are read, flows run in-process (on the
+local Prefect server the commands of one ``PREFECT_HOME`` share, ``flows._prefect_server``),
+and exceptions become one sentence and an exit code.
 
 With ``--json`` every command prints exactly one JSON object on stdout; progress and logs
 go to stderr.
@@ -17,10 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
-from schemas.errors import ExitCode, JuanzongError
+from schemas.errors import ExitCode, JuanzongError, is_no_space, no_space_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Juanzong 卷宗: electronic archive for people's courts.")
@@ -85,7 +85,10 @@ def disseminate(case: str = typer.Option(..., "--case"),
                 requester_id: str = typer.Option(..., "--requester-id"),
                 role: str = typer.Option(..., "--role", help="party | lawyer | archivist"),
                 licence: Optional[str] = typer.Option(None, "--licence"),
-                out: Path = typer.Option(..., "--out"), as_json: bool = JsonOpt) -> None:
+                out: Path = typer.Option(..., "--out"),
+                by: Optional[str] = typer.Option(None, "--by", help="Who asks, e.g. archivist:wang: "
+                                                 "they may not approve it themselves."),
+                as_json: bool = JsonOpt) -> None:
     """Issue a watermarked, sealed reading copy of a case's disclosable documents."""
     from dissemination.access import Requester
     from flows.disseminate import ReadingRequest, disseminate as run
@@ -94,7 +97,7 @@ def disseminate(case: str = typer.Option(..., "--case"),
         raise JuanzongError("E504", case, found=role)
     requester = Requester(name=requester_name, id_number=requester_id, role=role,
                           licence_number=licence)
-    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute()),
+    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute(), created_by=by),
               _settings())
     code = ExitCode.ok if res.status != "refused" else ExitCode.rejected
     emit(res.model_dump(mode="json"), as_json,
@@ -165,12 +168,18 @@ def reindex(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def info(as_json: bool = JsonOpt) -> None:
-    """Where this archive keeps its data."""
+    """Where this archive keeps its data, and whether its storage roots are the catalog's
+    (a root the catalog does not describe is refused with E450-E452)."""
     from importlib.metadata import version
+
+    from archive.storage.identity import check_storage_root
 
     s = _settings()
     obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
+           "storage_root_id": check_storage_root(s.catalog_url, s.storage_root, "primary"),
            "replica_root": str(s.replica_root) if s.replica_root else None,
+           "replica_root_id": (check_storage_root(s.catalog_url, s.replica_root, "replica")
+                               if s.replica_root else None),
            "index_backend": s.index_backend, "version": version("juanzong")}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
@@ -209,14 +218,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 from cli.intake_commands import register as register_intake  # noqa: E402
 
 from cli.archive_commands import register as register_archive  # noqa: E402
+from cli.catalog_commands import register as register_catalog  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
+from cli.change_commands import register as register_changes  # noqa: E402
 from cli.users_commands import register as register_users  # noqa: E402
 
 register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
 register_review(app, _settings)
+register_catalog(app, _settings)
+register_changes(app, _settings)
 register_users(app, _settings)
 
 
@@ -229,23 +242,95 @@ def _prefect_environment(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def _json_error(exc: JuanzongError) -> None:
+    if "--json" in sys.argv:
+        sys.stdout.write(json.dumps({"error": {"code": exc.code, "path": exc.path, "message": str(exc)}},
+                                    ensure_ascii=False) + "\n")
+
+
+def _no_space_in(exc: BaseException) -> BaseException | None:
+    """The full-disk error behind ``exc`` (itself, or what it was raised from), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if is_no_space(exc):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _full_folder(settings: Settings) -> Path | None:
+    """The first of the archive's folders whose disk has (almost) no room left."""
+    catalog = settings.catalog_url.removeprefix("sqlite:///")
+    folders = [Path(catalog).parent] if catalog != settings.catalog_url else []
+    for folder in [*folders, settings.home, settings.storage_root, settings.work_root]:
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None:
+            fs = os.statvfs(existing)
+            if fs.f_bavail * fs.f_frsize < 1 << 20:
+                return folder
+    return None
+
+
+def _full_disk_error(exc: BaseException) -> JuanzongError | None:
+    """E166 when ``exc`` comes from a full disk: an ENOSPC behind it, or any failure while one
+    of the archive's disks is full (SQLite may call it "disk I/O error")."""
+    full = _no_space_in(exc)
+    if full is not None:
+        return no_space_error(full, str(State.settings.home))
+    folder = _full_folder(State.settings)
+    return no_space_error(exc, str(folder)) if folder is not None else None
+
+
+# Commands that run flows in-process; they share one local Prefect server (the others never
+# import Prefect, so they must not pay for starting one).
+FLOW_COMMANDS = frozenset({"ingest", "disseminate", "audit", "reindex", "demo", "serve", "watch",
+                           "quarantine", "requests", "notifications", "ocr", "archive-case", "catalog"})
+
+
+def _command_name(argv: list[str]) -> str:
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def _shared_prefect(settings: Settings, argv: list[str]) -> None:
+    if _command_name(argv) in FLOW_COMMANDS:
+        from flows._prefect_server import use_shared_server
+
+        use_shared_server(Path(os.environ["PREFECT_HOME"]), settings.prefect_server_idle_seconds)
+
+
+def _bind_journals(settings: Settings) -> None:
+    """This process's events go to the settings' log, registry rows to its journal."""
+    from flows._runtime import bind_journals
+
+    bind_journals(settings)
+
+
+def prepare_process(argv: list[str]) -> Settings:
+    """What a process does before a flow command runs (``cli._runner`` does it once, ahead)."""
+    settings = load_settings()
+    _prefect_environment(settings)
+    _bind_journals(settings)
+    _shared_prefect(settings, argv)
+    return settings
+
+
 def main() -> None:
     try:
         State.settings = load_settings()
     except SettingsError as exc:
         err.print(f"[red]juanzong:[/] {exc}")
         sys.exit(ExitCode.settings)
-    _prefect_environment(State.settings)
-    configure_log(State.settings.catalog_url, State.settings.home / "log")
     try:
+        _prefect_environment(State.settings)
+        _bind_journals(State.settings)
+        _shared_prefect(State.settings, sys.argv[1:])
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except JuanzongError as exc:
         err.print(f"[red]juanzong:[/] {exc} [{exc.code}]")
-        if "--json" in sys.argv:
-            sys.stdout.write(json.dumps({"error": {"code": exc.code, "path": exc.path,
-                                                   "message": str(exc)}}, ensure_ascii=False) + "\n")
+        _json_error(exc)
         sys.exit(exc.exit_code)
     except SettingsError as exc:
         err.print(f"[red]juanzong:[/] {exc}")
@@ -259,6 +344,10 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(ExitCode.usage)
-        err.print_exception()
-        err.print(f"[red]juanzong:[/] internal error: {exc}")
+        coded = _full_disk_error(exc)  # the --json contract holds on a full disk too: E166
+        if coded is None:
+            err.print_exception()
+            coded = JuanzongError("E999", "-", reason=f"{type(exc).__name__}: {exc}"[:500])
+        err.print(f"[red]juanzong:[/] {coded} [{coded.code}]")
+        _json_error(coded)
         sys.exit(ExitCode.internal_error)

@@ -12,7 +12,7 @@ from archive.storage import Store
 from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
 from dissemination.search.registry import open_index
-from flows._runtime import open_store
+from flows._runtime import bind_journals, open_store
 
 
 class ReindexOutcome(BaseModel):
@@ -29,11 +29,13 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
     handle = index.begin_rebuild()
     for object_id in store.object_ids():
         aip_id = aip_id_of_object(object_id)
-        indexed[aip_id] = store.head(object_id) or 0  # the rebuild reads this head or a newer one
+        head = store.head(object_id) or 0  # the rebuild reads this head or a newer one
         report = index.index_pages(pages_of_object(store, object_id, aip_id), target=handle)
         objects += 1
         pages += report.indexed
         errors += [str(e) for e in report.errors]
+        if not report.errors:  # an AIP with refused pages stays queued
+            indexed[aip_id] = head
     index.finish_rebuild(handle)
     with session(settings.catalog_url) as s:
         for aip_id, version in indexed.items():
@@ -44,4 +46,5 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
 
 @flow(name="reindex")
 def reindex(settings: Settings) -> ReindexOutcome:
+    bind_journals(settings)
     return _rebuild(settings, open_store(settings))

@@ -33,9 +33,9 @@ from archive.package import CaseRecord, DocumentRecord, SubmissionRecord, read_c
 from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from archive.storage import Store
 from config import Settings
-from flows._runtime import open_store
+from flows._runtime import bind_journals, open_store
 from flows._work import work_folder
-from flows.indexing import index_aip, queued
+from flows.indexing import index_queued
 from flows.ingest_batch import SOFTWARE, commit_case, record
 from ingest.manifest import BatchManifest
 from ingest.ocr import ocr_documents
@@ -73,14 +73,14 @@ def failed_documents(settings: Settings, *, case_number: str | None = None,
 @flow(name="retry-ocr")
 def retry_ocr(settings: Settings, case_number: str | None = None,
               document_id: str | None = None) -> RetryOutcome:
+    bind_journals(settings)
     outcome = RetryOutcome()
     failed = failed_documents(settings, case_number=case_number, document_id=document_id)
     store = open_store(settings)
     with work_folder(settings.work_root, "retry-ocr") as work:
         for aip_id, documents in sorted(failed.items()):
             _retry_case(aip_id, documents, work / aip_id, store, settings, outcome)
-        for aip_id in queued(settings):
-            index_aip(aip_id, settings, store)
+        index_queued(settings, store)  # an AIP not indexed stays queued; index_aip logs why
     return outcome
 
 

@@ -190,12 +190,14 @@ class DisseminationRequest(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     case_number: str = Field(index=True, max_length=100)
     requester_name: str = Field(max_length=100)
-    requester_id: str = Field(max_length=64)
+    requester_id: str = Field(max_length=64)  # masked, for display
+    requester_id_hmac: str | None = Field(default=None, max_length=64)  # keyed hash of the whole ID; None before 0007
     role: str = Field(max_length=32)
     licence_number: str = Field(default="", max_length=64)  # a lawyer's 执业证号, to match their searches
     status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved
     reason: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=128)  # the principal who asked (four eyes)
     decided_by: str | None = Field(default=None, max_length=128)
     decided_at: datetime | None = None
 
@@ -234,6 +236,16 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = None
 
 
+class LogHead(SQLModel, table=True):
+    """The catalog's own record of each signed head of the preservation log: a log folder whose
+    tail and head files were removed together still disagrees with these rows."""
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    seq: int
+    digest: str = Field(max_length=64)
+    signed_at: datetime = Field(default_factory=utcnow)
+
+
 class ConsoleUser(SQLModel, table=True):
     """A person who signs in to the console. An officer role (三员) is exclusive: such a user
     holds that one role and nothing else (``archive.accounts``)."""
@@ -258,3 +270,34 @@ class ConsoleSession(SQLModel, table=True):
     csrf: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+class CaseChange(SQLModel, table=True):
+    """A change a batch asked for that only an archivist may make (a document's volume or
+    disclosure, the parties, the owning station): held here, pending, until an archivist
+    approves it (then a metadata-only AIP version applies it) or refuses it."""
+
+    id: str = Field(primary_key=True, max_length=64)  # uuid5 of case, kind, document and batch
+    case_number: str = Field(index=True, max_length=100)
+    kind: str = Field(max_length=16)  # owner | volume | disclosable | parties
+    document_path: str = Field(default="")
+    old: dict = _json(dict)  # {"value": ...} as archived when the batch came
+    new: dict = _json(dict)  # {"value": ...} as the batch asks
+    batch_id: str = Field(max_length=128)
+    station_id: str = Field(max_length=64)
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | approved | refused
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_by: str | None = Field(default=None, max_length=128)
+    decided_at: datetime | None = None
+    reason: str = ""
+    version: int | None = None  # the AIP version that applied an approved change
+
+
+class StorageRoot(SQLModel, table=True):
+    """The identity of a storage root this catalog describes (``archive.storage.identity``):
+    a process pointed at another root is refused instead of being handed an empty one."""
+
+    role: str = Field(primary_key=True, max_length=32)  # primary | replica
+    root_id: str = Field(max_length=64)
+    first_path: str  # where the root was when recorded; named in refusals
+    recorded_at: datetime = Field(default_factory=utcnow)

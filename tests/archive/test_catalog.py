@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from archive.catalog import open_catalog, session
+from archive.catalog.db import close_catalog
 from archive.catalog.models import (
     Aip,
     AipVersion,
@@ -51,6 +50,7 @@ from flows import indexing, reindex
 from ingest.manifest import CaseMeta, FileEntry, Party, read_manifest
 from ingest.records import OcrResult, PageText
 from ingest.sample import write_sample_batch
+from schemas.errors import Problem, Unavailable
 from tests.archive.conftest import pkg_make_submission
 
 Result = TypeVar("Result")
@@ -58,26 +58,6 @@ Result = TypeVar("Result")
 TABLES = {"principal", "station", "batch", "submittedfile", "case", "document", "page", "aip",
           "aipversion", "certificate", "preservationevent", "auditrun", "auditfinding",
           "disseminationrequest", "issuedcopy", "lawyerauthorisation", "indexqueueitem"}
-
-
-def _pg_url() -> str:
-    url = os.environ.get("JUANZONG_TEST_PG_URL")
-    if not url:
-        pytest.skip("JUANZONG_TEST_PG_URL is not set: start one with scripts/postgres.sh start DIR")
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    base = _pg_url()
-    schema_db = f"t_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{schema_db}"'))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + schema_db
 
 
 def _case(number: str) -> CaseMeta:
@@ -92,7 +72,7 @@ def _case(number: str) -> CaseMeta:
 def test_migrations_create_every_table_and_are_idempotent(catalog_url):
     engine = open_catalog(catalog_url)
     assert TABLES <= set(sa.inspect(engine).get_table_names())
-    open_catalog.cache_clear()
+    close_catalog(catalog_url)
     assert TABLES <= set(sa.inspect(open_catalog(catalog_url)).get_table_names())
 
 
@@ -151,7 +131,7 @@ def _before_first_writes(engine: Engine, hook: Callable[[], None]) -> Iterator[t
 def _at_once(engine: Engine, *calls: Callable[[], object]) -> None:
     """Run ``calls`` in threads whose first writes wait for one another, so all have read the
     catalog before any writes: the race happens on every run, not by luck. Re-raise the first failure."""
-    barrier = threading.Barrier(len(calls), timeout=60)
+    barrier = threading.Barrier(len(calls), timeout=600)  # a deadline for a deadlock, not a timing
     with _before_first_writes(engine, barrier.wait), ThreadPoolExecutor(len(calls)) as pool:
         for future in [pool.submit(call) for call in calls]:
             future.result()
@@ -162,7 +142,7 @@ def _while_first_write_waits(engine: Engine, held: Callable[[], Result],
     """Run ``held`` in a thread and, while its first write waits, ``meanwhile`` here to
     its end: ``held`` has read the catalog before ``meanwhile`` commits and writes after. Returns
     what ``held`` returns."""
-    barrier = threading.Barrier(2, timeout=60)
+    barrier = threading.Barrier(2, timeout=600)  # a deadline for a deadlock, not a timing
 
     def hold() -> None:
         barrier.wait()  # held has read
@@ -412,7 +392,10 @@ def _indexed_archive(catalog_url: str, tmp_path: Path) -> tuple[Settings, OcflSt
     for _ in range(2):
         _commit_and_queue(catalog_url, store, batch, tmp_path / "src")
     aip_id = aip_id_for(_civil_files(batch)[0].case_number)
-    assert _queued(catalog_url) == {aip_id: 2} and _findable_pages(settings, batch) == _pages_up_to(batch, 0)
+    assert _queued(catalog_url) == {aip_id: 2}
+    with pytest.raises(Unavailable) as never_indexed:  # no index yet: missing (E610), never an empty one
+        _findable_pages(settings, batch)
+    assert never_indexed.value.code == "E610"
     return settings, store, batch, aip_id
 
 
@@ -423,10 +406,10 @@ def test_a_version_queued_while_an_older_one_is_indexed_stays_queued(catalog_url
     settings, store, batch, aip_id = _indexed_archive(catalog_url, tmp_path)
     assert _while_first_write_waits(open_catalog(catalog_url),
                                     lambda: indexing.index_aip(aip_id, settings, store),
-                                    lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+                                    lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src")) is None
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 2)
     assert _queued(catalog_url) == {aip_id: 3}
-    assert indexing.index_aip(aip_id, settings, store)
+    assert indexing.index_aip(aip_id, settings, store) is None
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
     assert _queued(catalog_url) == {}
 
@@ -440,13 +423,13 @@ def test_a_version_queued_while_the_index_is_rebuilt_stays_queued(catalog_url, t
     assert (outcome.objects, outcome.errors) == (1, [])
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 2)
     assert _queued(catalog_url) == {aip_id: 3}
-    assert indexing.index_aip(aip_id, settings, store)
+    assert indexing.index_aip(aip_id, settings, store) is None
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
     assert _queued(catalog_url) == {}
 
 
 @flow(name="index-aip", validate_parameters=False)
-def _index_as_flows_do(aip_id: str, settings: Settings, store: OcflStore) -> bool:
+def _index_as_flows_do(aip_id: str, settings: Settings, store: OcflStore) -> Problem | None:
     """``index_aip`` inside a flow run, as the ingest and OCR-retry flows call it (its failure
     path logs to the run)."""
     return indexing.index_aip(aip_id, settings, store)
@@ -475,9 +458,10 @@ def test_a_failed_indexing_counts_its_attempt_on_an_entry_an_ingest_queued_meanw
     with session(catalog_url) as s:
         dequeue_indexed(s, aip_id, 1)  # v1 was indexed before the index went down
         s.commit()
-    assert not _while_first_write_waits(open_catalog(catalog_url),
-                                        lambda: _index_as_flows_do(aip_id, settings, store),
-                                        lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    problem = _while_first_write_waits(open_catalog(catalog_url),
+                                       lambda: _index_as_flows_do(aip_id, settings, store),
+                                       lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    assert problem is not None and problem.code == "E606"
     with session(catalog_url) as s:
         item = s.get_one(IndexQueueItem, aip_id)
         assert (item.version, item.attempts) == (2, 1) and "Connection refused" in item.last_error

@@ -32,6 +32,7 @@ SPEC = {
     "review.accept": {"archivist"},
     "request.read": {"archivist"},
     "request.decide": {"archivist"},
+    "change.decide": {"archivist"},
     "audit.read": {"archivist", "auditor", "secauditor"},
     "audit.run": {"archivist", "auditor"},
     "log.read": {"auditor", "secauditor"},
@@ -51,6 +52,9 @@ PAGES = [  # (path, action)
     ("/console/review/{fdoc}/{fpage}/image.png", "review.read"),
     ("/console/requests", "request.read"),
     ("/console/requests/{rid}", "request.read"),
+    ("/console/changes", "change.decide"),
+    ("/console/changes?status=", "change.decide"),
+    ("/console/changes/{change}", "change.decide"),
     ("/console/cases", "content.read"),
     ("/console/cases?q=判决", "content.read"),
     ("/console/cases/{aip}", "content.read"),
@@ -69,6 +73,7 @@ FORMS = [  # (path, form data, action) — each would change something if allowe
     ("/console/review/{fdoc}/{fpage}/accept", {}, "review.accept"),
     ("/console/requests/{rid}/approve", {}, "request.decide"),
     ("/console/requests/{rid}/refuse", {"reason": "x"}, "request.decide"),
+    ("/console/changes/no-such-change/approve", {}, "change.decide"),
     ("/console/operations", {"kind": "audit-sample"}, "audit.run"),
     ("/console/system/users", {"username": "new.person"}, "accounts.manage"),
     ("/console/system/users/{user}/state", {"change": "disable"}, "accounts.manage"),
@@ -200,7 +205,7 @@ def test_users_add_prints_the_password_once_and_signs_in(console_home):
         args = [a for r in roles for a in ("--role", r)]
         return subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "users", "add",
                                "wu.archivist", *args, "--json"], capture_output=True, text=True, env=env,
-                              cwd=REPO, timeout=120)
+                              cwd=REPO, timeout=900)
 
     refused = users_add("secadmin", "archivist")
     assert refused.returncode == 3 and json.loads(refused.stdout)["error"]["code"] == "E804"
