@@ -21,11 +21,11 @@ import pikepdf
 from pydantic import BaseModel, ConfigDict
 
 from ingest._exec import pdftotext
-from ingest.ocr import _images
+from ingest.ocr import _heap, _images
 from ingest.ocr._lifetime import exit_with
 from ingest.ocr._assemble import assemble_pdfa, make_pdfa_without_ocr
 from ingest.ocr._page import PageOutcome, PageTask, ocr_page
-from ingest.ocr.engine import get_engine
+from ingest.ocr.registry import get_engine
 from ingest.ocr.options import OcrOptions
 from ingest.records import OcrResult, PageText
 
@@ -59,7 +59,7 @@ def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: Oc
     """OCR every file into ``work_dir``; one result per file, in order; never raises per file.
     ``on_page(done, total)`` hears each page read (a progress display; called in this thread)."""
     started = _now()
-    engine = get_engine(options.engine)
+    engine = get_engine(options.engine, options)
     meta = {"engine": engine.name, "engine_version": engine.version(), "languages": options.languages,
             "options": options.as_event_options()}
     results: dict[int, OcrResult] = {}
@@ -106,6 +106,12 @@ def has_text_layer(pdf_path: Path) -> bool:
     return sum(len("".join(t.split())) >= MIN_TEXT_CHARS for t in texts) * 2 >= len(texts)
 
 
+def _start_worker(parent_pid: int) -> None:
+    """Pool initializer: end with the flow process; keep the worker's heap from creeping."""
+    exit_with(parent_pid)
+    _heap.fix_mmap_threshold()
+
+
 def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions,
                       on_page: Callable[[int, int], None]) -> dict[int, tuple]:
     """Pages of all documents share ``options.jobs`` worker processes; each document is
@@ -119,7 +125,7 @@ def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions,
     on_page(read, total)
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context,
-                             initializer=exit_with, initargs=(os.getpid(),)) as pool:
+                             initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         running: dict[Future, tuple[str, PageTask | DocumentPlan]] = {}
         while pending or running:
             while pending and sum(k == "page" for k, _ in running.values()) < options.jobs * IN_FLIGHT_PER_JOB:
@@ -177,6 +183,8 @@ def assemble_document(plan: DocumentPlan, pages: Sequence[PageOutcome]) -> _Done
         return _Done(pdfa=assemble_pdfa(plan.original, pages, plan.out_dir, plan.source_path), error=None)
     except Exception as exc:  # noqa: BLE001
         return _Done(pdfa=None, error=f"{plan.original}: PDF/A not made: {type(exc).__name__}: {exc}")
+    finally:
+        _heap.trim()
 
 
 def _result(plan: DocumentPlan, outcomes: list[PageOutcome], done: _Done, started: datetime,
