@@ -12,6 +12,7 @@ from api.reading import reading_router
 from api.search import search_router
 from api.stations import station_router
 from flows.submission import flow_submit
+from ingest.virus import virus_status
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -23,7 +24,9 @@ def create_app(settings: Settings) -> FastAPI:
         from dissemination.search.registry import open_index
 
         index = open_index(settings).health()
-        return {"status": "ok", "index": {"ok": index.ok, "detail": index.detail}}
+        virus = virus_status(settings)
+        status = "ok" if index.ok and virus["ok"] else "degraded"
+        return {"status": status, "index": {"ok": index.ok, "detail": index.detail}, "virus": virus}
 
     @app.get("/info")
     def info() -> dict:

@@ -165,13 +165,15 @@ def reindex(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def info(as_json: bool = JsonOpt) -> None:
-    """Where this archive keeps its data."""
+    """Where this archive keeps its data, and whether its virus database is usable."""
     from importlib.metadata import version
+
+    from ingest.virus import virus_status
 
     s = _settings()
     obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
            "replica_root": str(s.replica_root) if s.replica_root else None,
-           "index_backend": s.index_backend, "version": version("juanzong")}
+           "index_backend": s.index_backend, "version": version("juanzong"), "virus": virus_status(s)}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
 

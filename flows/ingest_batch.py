@@ -1,7 +1,8 @@
 """Ingest one station batch (SIP) into the archive.
 
-    check_batch -> ocr_documents -> for each case: build_aip -> sign_bag -> commit (OCFL)
-    -> verify_object -> record in catalog -> index pages
+    scan_batch (ClamAV, before anything else reads a file) -> check_batch -> ocr_documents
+    -> validate_derivatives (veraPDF, one JVM) -> for each case:
+    build_aip -> sign_bag -> commit (OCFL) -> verify_object -> record in catalog -> index pages
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
 payload already stored (same payload digest) and creates no new version.
@@ -43,10 +44,13 @@ from flows._runtime import (
 )
 from flows._work import work_folder
 from flows.indexing import index_aip, queued
+from ingest.conformance import conformance_problems, validate_derivatives
+from ingest.manifest import MANIFEST_NAME
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
 from ingest.validate import ManifestRejected, check_batch
+from ingest.virus import ScannerConfig, VirusReport, premis_events, scan_batch, virus_problems
 from schemas.errors import Problem, VerificationFailed
 from sqlmodel import select
 
@@ -62,6 +66,11 @@ class IngestOutcome(BaseModel):
 
 
 @task(cache_policy=NO_CACHE)
+def virus_check(batch_dir: Path, settings: Settings) -> VirusReport:
+    return scan_batch(batch_dir, ScannerConfig.from_settings(settings))
+
+
+@task(cache_policy=NO_CACHE)
 def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
     with session(settings.catalog_url) as s:
         return check_batch(batch_dir, min_dpi=settings.min_dpi,
@@ -72,6 +81,12 @@ def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
 def ocr(checked: CheckedBatch, work: Path, settings: Settings) -> list[OcrResult]:
     files = [(path, checked.batch_dir / path) for path in checked.accepted]
     return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings))
+
+
+@task(cache_policy=NO_CACHE)
+def validate_pdfa(results: list[OcrResult]) -> list[OcrResult]:
+    """veraPDF's verdict on every PDF/A the OCR made, the whole batch in one JVM."""
+    return validate_derivatives(results)
 
 
 @task(cache_policy=NO_CACHE)
@@ -138,7 +153,7 @@ def _problems_from_ocr(results: list[OcrResult]) -> list[Problem]:
     return problems
 
 
-def _submissions(checked: CheckedBatch, results: list[OcrResult]) -> list[CaseSubmission]:
+def _submissions(checked: CheckedBatch, results: list[OcrResult], scanned: VirusReport) -> list[CaseSubmission]:
     by_path = {r.source_path: r for r in results}
     manifest = checked.manifest
     subs = []
@@ -147,15 +162,18 @@ def _submissions(checked: CheckedBatch, results: list[OcrResult]) -> list[CaseSu
                      for f in manifest.files_of(case.case_number) if f.path in by_path)
         if docs:
             subs.append(CaseSubmission(manifest=manifest, case=case, documents=docs,
-                                       events=tuple(_validation_events(checked, docs))))
+                                       events=tuple(_validation_events(checked, docs, scanned))))
     return subs
 
 
-def _validation_events(checked: CheckedBatch, docs) -> list[dict]:
+def _validation_events(checked: CheckedBatch, docs, scanned: VirusReport) -> list[dict]:
+    """Fixity against the manifest and the virus check of each document and of the manifest."""
     when = checked.manifest.scan_finished.isoformat()
-    return [{"event_type": "fixity check", "event_time": when, "agent": SOFTWARE,
-             "outcome": "success", "object_path": d.entry.path,
-             "detail": f"SHA-256 {d.entry.sha256} matches the station manifest"} for d in docs]
+    virus = premis_events(scanned)
+    fixity = [{"event_type": "fixity check", "event_time": when, "agent": SOFTWARE,
+               "outcome": "success", "object_path": d.entry.path,
+               "detail": f"SHA-256 {d.entry.sha256} matches the station manifest"} for d in docs]
+    return fixity + [virus[p] for p in (*(d.entry.path for d in docs), MANIFEST_NAME) if p in virus]
 
 
 def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
@@ -171,6 +189,10 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     log = get_run_logger()
     batch_dir = batch_dir.absolute()
+    scanned = virus_check(batch_dir, settings)
+    virus = virus_problems(scanned, required=settings.clamav_required)
+    if any(p.fatal for p in virus):
+        return _reject(batch_dir.name, None, "", virus, batch_dir, settings)
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:
@@ -191,9 +213,9 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     store = open_store(settings)
     records: list[AipRecord] = []
     with work_folder(settings.work_root, manifest.batch_id) as work:
-        results = ocr(checked, work, settings)
-        problems = [*checked.report.problems, *_problems_from_ocr(results)]
-        for sub in _submissions(checked, results):
+        results = validate_pdfa(ocr(checked, work, settings))
+        problems = [*virus, *checked.report.problems, *_problems_from_ocr(results), *conformance_problems(results)]
+        for sub in _submissions(checked, results, scanned):
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
         for aip_id in queued(settings):
             index_aip(aip_id, settings, store)
