@@ -23,7 +23,16 @@ from lxml import etree
 
 from archive import mets, premis
 from archive.bag import BAG_ALGORITHMS, FileDigests, hash_file, read_bag_info, read_manifest, write_bag
-from archive.package import CASE_JSON, METADATA, METS_XML, PREMIS_XML, CaseRecord, StoredFile, read_case_record
+from archive.package import (
+    CASE_JSON,
+    METADATA,
+    METS_XML,
+    PREMIS_XML,
+    CaseRecord,
+    StoredFile,
+    identify_formats,
+    read_case_record,
+)
 from archive.signing import SIGNATURE_NAME
 
 CHECK4_GD = f"{METADATA}/check4-GD.json"
@@ -32,9 +41,11 @@ _TAG_FILES = ("bagit.txt", "bag-info.txt", *(f"{kind}-{a}.txt" for kind in ("man
 
 
 def _stored(bag_dir: Path, rel: str, media_type: str, fmt: tuple[str, str]) -> tuple[StoredFile, FileDigests]:
+    """The file's record with its digests and its PRONOM key (siegfried)."""
     d = hash_file(bag_dir / rel)
-    return StoredFile(path=rel, size=d.size, sha256=d.sha256, sha512=d.sha512, sm3=d.sm3,
-                      media_type=media_type, format_name=fmt[0], format_version=fmt[1]), d
+    puid = identify_formats([bag_dir / rel])[(bag_dir / rel).absolute()][0]
+    return StoredFile(path=rel, size=d.size, sha256=d.sha256, sha512=d.sha512, sm3=d.sm3, media_type=media_type,
+                      format_name=fmt[0], format_version=fmt[1], puid=puid), d
 
 
 def _write(bag_dir: Path, rel: str, data: bytes, media_type: str,

@@ -91,11 +91,13 @@ def test_eicar_rejects_the_batch_into_quarantine_before_any_check(scanner: Scann
 def test_clean_batch_gets_a_virus_check_event_per_file(scanner: ScannerConfig, batch: Path, tmp_path: Path):
     """The real flow (OCR, veraPDF, package): every submitted file has a passing virus check
     naming engine and database; the PDF/A derivatives carry veraPDF's pass; every object a PRONOM key."""
+    from archive.signing import ensure_dev_keys
     from archive.storage.ocfl import OcflStore
     from flows.ingest_batch import ingest_batch
 
-    settings = load_settings(home=tmp_path / "home", clamav_socket=clamd.socket_for(scanner.state_dir),
-                             ocr_jobs=2)
+    settings = load_settings(home=tmp_path / "home", clamav_db=scanner.db_dir,
+                             clamav_socket=clamd.socket_for(scanner.state_dir), ocr_jobs=2)
+    ensure_dev_keys(settings.signing_key, settings.signing_cert, common_name="Juanzong virus test")
     clean = Path(shutil.copytree(batch, tmp_path / "src" / batch.name))
     scan_batch(clean, scanner)  # makes sure the module's clamd is up: the flow uses its socket
     outcome = ingest_batch(clean, settings)
