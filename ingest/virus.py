@@ -3,7 +3,7 @@
 No internet, here or in a court's network: the signatures come from a folder the court supplies
 (``clamav_db``: ``.cvd``/``.cld`` as freshclam leaves them, or ``.ndb``/``.hdb``/… of its own).
 With ``clamav_socket`` Juanzong asks that clamd; otherwise it starts its own on the folder
-(state under ``$HOME/run/clamd``) and keeps it for later batches, reloading when the folder changes.
+(state under ``$HOME/run/clamd``) and keeps it for later batches, restarting it when the folder changes.
 
 With no database at all, nothing can be scanned, and Juanzong says so instead of refusing: each
 file gets a PREMIS ``virus check`` event with outcome ``not performed`` and the batch a non-fatal
@@ -15,6 +15,7 @@ archived bytes), and a station is not turned away for the archive's missing conf
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
@@ -163,23 +164,33 @@ def _engine_version() -> str:
 
 # ---- the daemon ---------------------------------------------------------------------------------
 
+def _loaded_key(db_dir: Path) -> str:
+    """What clamd loaded: the folder and each signature file's name, size and mtime (cheap to
+    compare; an official database is hundreds of megabytes)."""
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in signature_files(db_dir)]
+    return f"{db_dir.absolute()} {stats}"
+
+
 def scanner_socket(config: ScannerConfig) -> Path:
     """The configured clamd, else Juanzong's own on ``db_dir`` (started, or restarted when the
-    signature files changed since it loaded them)."""
+    signature files changed since it loaded them). A file lock keeps concurrent ingests (API
+    workers, another CLI) from starting two."""
     if config.socket is not None:
         return config.socket
     if config.db_dir is None:
         raise clamd.ClamdError("no clamd socket and no signature database configured")
     state = config.state_dir
-    loaded = state / "database.fingerprint"
-    wanted = _fingerprint(signature_files(config.db_dir)) + f" {config.db_dir.absolute()}"
-    sock = clamd.socket_for(state)
-    if clamd.is_alive(sock) and loaded.is_file() and loaded.read_text() == wanted:
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        loaded, wanted = state / "database.loaded", _loaded_key(config.db_dir)
+        sock = clamd.socket_for(state)
+        if clamd.is_alive(sock) and loaded.is_file() and loaded.read_text() == wanted:
+            return sock
+        clamd.stop(state)
+        sock = clamd.start(config.db_dir, state)
+        loaded.write_text(wanted)
         return sock
-    clamd.stop(state)
-    sock = clamd.start(config.db_dir, state)
-    loaded.write_text(wanted)
-    return sock
 
 
 # ---- scanning -----------------------------------------------------------------------------------
