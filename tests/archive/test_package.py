@@ -15,15 +15,17 @@ import pikepdf
 import pytest
 import xmlschema
 from lxml import etree
+from PIL import Image
 
 from archive import premis
 from archive.bag import hash_file, validate_bag
 from archive.package import build_aip, read_case_record
-from archive.records import BuiltAip, CaseSubmission
+from archive.records import BuiltAip, CaseSubmission, SubmittedDocument
 from ingest._exec import siegfried
 from ingest.conformance import conformance_problems, validate_derivatives
 from schemas.errors import InputRejected, JuanzongError
 from tests.archive.conftest import pkg_make_submission
+from tests.conftest import make_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 METS = "{http://www.loc.gov/METS/}"
@@ -378,16 +380,53 @@ def test_pronom_keys_and_verapdf_verdicts_in_premis(pkg_batch: Path, tmp_path: P
         "//p:event[p:eventOutcomeInformation/p:eventOutcome='fail']//p:eventOutcomeDetailNote/text()",
         namespaces={"p": PREMIS[1:-1]})[0]
     assert "PDF/A-2B validation profile" in detail and "6." in detail
-    sf = json.loads(subprocess.run([str(siegfried.program()), "-json", "-nr", *sorted(
-        str(p) for p in (built.bag_dir / "data").rglob("*") if p.is_file() and p.name not in ("premis.xml", "METS.xml"))],
-        check=True, capture_output=True).stdout)
-    answers = {Path(f["filename"]).relative_to(built.bag_dir).as_posix(): f["matches"][0]["id"] for f in sf["files"]}
+    answers = _sf_answers(built.bag_dir)
     objects = _premis_objects(built.bag_dir)
     assert set(objects) == set(answers)
     for path, element in objects.items():
         assert element.findtext(f".//{PREMIS}formatRegistryName") == "PRONOM"
         assert element.findtext(f".//{PREMIS}formatRegistryKey") == answers[path], path
     assert answers[stored[good.entry.path].pdfa.path] == "fmt/477"
+    pkg_premis_schema.validate(str(built.bag_dir / "data/metadata/premis.xml"))
+
+
+def _sf_answers(bag: Path) -> dict[str, str]:
+    """siegfried's own answer for every payload file PREMIS describes (itself and METS excepted)."""
+    files = sorted(p for p in (bag / "data").rglob("*") if p.is_file() and p.name not in ("premis.xml", "METS.xml"))
+    out = subprocess.run([str(siegfried.program()), "-json", "-nr", *map(str, files)], check=True,
+                         capture_output=True).stdout
+    return {Path(f["filename"]).relative_to(bag).as_posix(): f["matches"][0]["id"] for f in json.loads(out)["files"]}
+
+
+def _as_jpeg_original(doc: SubmittedDocument, where: Path) -> SubmittedDocument:
+    """The document re-scanned as a one-page JPEG (what a station's flatbed sends)."""
+    rel = Path(doc.entry.path).with_suffix(".jpg")
+    jpeg = where / rel
+    jpeg.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(doc.ocr.original) as image:
+        image.convert("L").save(jpeg, "JPEG", quality=80, dpi=(200, 200))
+    entry = doc.entry.model_copy(update={"path": rel.as_posix(), "media_type": "image/jpeg", "page_count": 1,
+                                         "sha256": _sha256(jpeg), "byte_size": jpeg.stat().st_size})
+    ocr = doc.ocr.model_copy(update={"source_path": rel.as_posix(), "original": jpeg, "pdfa": None, "pages": (),
+                                     "status": "failed", "error": "not read in this test"})
+    return SubmittedDocument(entry=entry, ocr=ocr)
+
+
+def test_pronom_keys_for_tiff_and_jpeg_originals(tmp_path: Path, pkg_premis_schema) -> None:
+    """TIFF scans (make_corpus --format tiff) and a JPEG scan: each PREMIS object's PRONOM key is
+    siegfried's own answer, fmt/353 and fmt/43 for the originals."""
+    tiff_batch = make_corpus(tmp_path / "corpus", "--cases", "1", "--seed", "5", "--format", "tiff")
+    submission = pkg_make_submission(tiff_batch, tmp_path / "derived")
+    docs = (*submission.documents[:-1], _as_jpeg_original(submission.documents[-1], tmp_path / "station"))
+    built = build_aip(submission.model_copy(update={"documents": docs}), tmp_path / "work")
+    keys = {path: element.findtext(f".//{PREMIS}formatRegistryKey")
+            for path, element in _premis_objects(built.bag_dir).items()}
+    assert keys == _sf_answers(built.bag_dir)
+    originals = {p.rsplit(".", 1)[-1]: k for p, k in keys.items() if p.startswith("data/original/")}
+    assert originals == {"tif": "fmt/353", "jpg": "fmt/43"}
+    record = read_case_record(built.bag_dir)
+    assert {(d.original.format_name, d.original.puid) for d in record.documents} == {("TIFF", "fmt/353"),
+                                                                                    ("JPEG", "fmt/43")}
     pkg_premis_schema.validate(str(built.bag_dir / "data/metadata/premis.xml"))
 
 
