@@ -56,6 +56,7 @@ class DipDocument(_Frozen):
     seq: int
     volume: str
     disclosable: bool
+    is_pdfa: bool = False  # the source is the AIP's PDF/A: its copy must stay PDF/A-2b
 
 
 class SealConfig(_Frozen):
