@@ -13,5 +13,5 @@ fi
 command -v go >/dev/null || { echo "siegfried/install.sh: Go is needed to build sf (apt-get install golang)" >&2; exit 1; }
 echo "siegfried/install.sh: building sf into $out" >&2
 mkdir -p "$(dirname "$out")"
-( cd "$here" && go build -tags static -trimpath -o "$out.tmp" github.com/richardlehane/siegfried/cmd/sf )
+( cd "$here" && go build -tags static -trimpath -buildvcs=false -o "$out.tmp" github.com/richardlehane/siegfried/cmd/sf )
 mv "$out.tmp" "$out"
