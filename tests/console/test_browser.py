@@ -16,7 +16,7 @@ import pytest
 
 from archive import review
 from dissemination import requests as rq
-from tests.console.conftest import BAD_RETENTION, ROLE_USERS
+from tests.console.conftest import BAD_RETENTION, ROLE_USERS, pending_request, quarantined_batch
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
@@ -91,10 +91,13 @@ def _images_loaded(driver) -> bool:
         "const imgs = [...document.images]; return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);")
 
 
-def test_an_archivists_decisions_in_the_browser(server, browser, screens, console_home):
+def test_an_archivists_decisions_in_the_browser(server, browser, screens, console_home, tmp_path):
+    """Its own quarantined batch and request, so the other console tests keep theirs untouched."""
     from selenium.webdriver.common.by import By
 
     url = console_home.settings.catalog_url
+    quarantine_id = quarantined_batch(tmp_path, console_home.settings, seed=3)
+    request_id = pending_request(console_home.settings, console_home.archived_case)
     name = ROLE_USERS["archivist"]
     browser.get(f"{server}/console/login")
     _shot(browser, screens, "01-login")
@@ -107,7 +110,7 @@ def test_an_archivists_decisions_in_the_browser(server, browser, screens, consol
 
     browser.get(f"{server}/console/quarantine")
     _shot(browser, screens, "03-quarantine")
-    browser.get(f"{server}/console/quarantine/{console_home.quarantine_id}")
+    browser.get(f"{server}/console/quarantine/{quarantine_id}")
     assert "E125" in browser.page_source
     _wait_for(browser, _images_loaded, 60, "the bad page's image")
     _shot(browser, screens, "04-quarantined-batch")
@@ -139,15 +142,15 @@ def test_an_archivists_decisions_in_the_browser(server, browser, screens, consol
     after = {(i.document_id, i.page) for i in review.pending(url)}
     assert (document_id, int(page)) not in after and len(after) == len(before) - 1
 
-    browser.get(f"{server}/console/requests/{console_home.request_id}")
+    browser.get(f"{server}/console/requests/{request_id}")
     assert "待审批" in browser.page_source
     _shot(browser, screens, "09-request")
     browser.find_element(By.ID, "approve").click()
     _wait_for(browser, lambda d: "已发放" in d.page_source, 120, "the issued copy")
     _shot(browser, screens, "10-request-issued")
-    view = rq.get_request(url, console_home.request_id)
+    view = rq.get_request(url, request_id)
     assert view.status == "issued" and view.decided_by == f"user:{name}"
-    files = rq.issued_files(url, console_home.request_id)
+    files = rq.issued_files(url, request_id)
     assert files and all(f.sha256 for f in files)
     assert sorted(p.name for p in screens.glob("*.png")) == [f"{n}.png" for n in (
         "01-login", "02-dashboard", "03-quarantine", "04-quarantined-batch", "05-release-running",
