@@ -68,10 +68,12 @@ def test_infected_files_are_named_with_their_signatures(scanner: ScannerConfig, 
 
 def test_eicar_rejects_the_batch_into_quarantine_before_any_check(scanner: ScannerConfig, batch: Path,
                                                                   tmp_path: Path):
+    from archive.signing import ensure_dev_keys
     from flows.submission import flow_submit
     from ingest.hotfolder import take_batch
 
     settings = load_settings(home=tmp_path / "home", clamav_db=scanner.db_dir, ocr_jobs=2)
+    ensure_dev_keys(settings.signing_key, settings.signing_cert, common_name="Juanzong virus test")
     infected = _infected_copy(batch, tmp_path / "watch")
     try:
         result = take_batch(infected, flow_submit(settings), intake_root=settings.intake_root,
