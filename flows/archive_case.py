@@ -33,7 +33,7 @@ from archive.signing import Signer, sign_bag
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
-from flows._runtime import fingerprint, open_signer, open_store, trusted_certificates
+from flows._runtime import fingerprint, open_ocfl_roots, open_signer, open_store, trusted_certificates
 from flows._work import work_folder
 from schemas.errors import NotFound, VerificationFailed
 
@@ -57,9 +57,7 @@ def archival_rule(settings: Settings) -> ArchivalCodeRule:
 
 def check4_for(settings: Settings, aip_id: str, stage: str, premis_xsd: Path | None = None) -> Check4Report:
     """The 四性检测 of a stored AIP with everything the archive knows (catalog, certificates, log)."""
-    from archive.storage import OcflStore
-
-    replica = OcflStore(settings.replica_root) if settings.replica_root else None
+    _, replica = open_ocfl_roots(settings)
     store = open_store(settings)
     return run_check4(store, aip_id, stage, trusted=trusted_certificates(settings), rule=archival_rule(settings),  # type: ignore[arg-type]
                       catalog_url=settings.catalog_url, premis_xsd=premis_xsd, replica=replica,

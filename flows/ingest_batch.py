@@ -46,7 +46,7 @@ from flows._runtime import (
     trusted_certificates,
 )
 from flows._work import work_folder
-from flows.indexing import index_aip, queued
+from flows.indexing import index_queued
 from ingest.conformance import conformance_problems, validate_derivatives
 from ingest.manifest import MANIFEST_NAME
 from ingest.ocr import ocr_documents
@@ -273,8 +273,7 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         problems = [*virus, *checked.report.problems, *_problems_from_ocr(results), *conformance_problems(results)]
         for sub in _submissions(checked, results, scanned):
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
-        for aip_id in queued(settings):
-            index_aip(aip_id, settings, store)
+        problems += index_queued(settings, store)
     public = [p.public() for p in problems]
     _hold(held, settings)
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",
