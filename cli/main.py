@@ -18,7 +18,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError, is_no_space, no_space_error
@@ -86,7 +85,10 @@ def disseminate(case: str = typer.Option(..., "--case"),
                 requester_id: str = typer.Option(..., "--requester-id"),
                 role: str = typer.Option(..., "--role", help="party | lawyer | archivist"),
                 licence: Optional[str] = typer.Option(None, "--licence"),
-                out: Path = typer.Option(..., "--out"), as_json: bool = JsonOpt) -> None:
+                out: Path = typer.Option(..., "--out"),
+                by: Optional[str] = typer.Option(None, "--by", help="Who asks, e.g. archivist:wang: "
+                                                 "they may not approve it themselves."),
+                as_json: bool = JsonOpt) -> None:
     """Issue a watermarked, sealed reading copy of a case's disclosable documents."""
     from dissemination.access import Requester
     from flows.disseminate import ReadingRequest, disseminate as run
@@ -95,7 +97,7 @@ def disseminate(case: str = typer.Option(..., "--case"),
         raise JuanzongError("E504", case, found=role)
     requester = Requester(name=requester_name, id_number=requester_id, role=role,
                           licence_number=licence)
-    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute()),
+    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute(), created_by=by),
               _settings())
     code = ExitCode.ok if res.status != "refused" else ExitCode.rejected
     emit(res.model_dump(mode="json"), as_json,
@@ -179,20 +181,39 @@ def info(as_json: bool = JsonOpt) -> None:
            "replica_root": str(s.replica_root) if s.replica_root else None,
            "replica_root_id": (check_storage_root(s.catalog_url, s.replica_root, "replica")
                                if s.replica_root else None),
-           "index_backend": s.index_backend, "version": version("juanzong"), "virus": virus_status(s)}
+           "index_backend": s.index_backend, "version": version("juanzong"),
+           "root_certificate": str(s.root_cert) if s.root_cert and s.root_cert.is_file() else None,
+           "tsa_url": s.tsa_url or None, "signature_algorithm": s.signature_algorithm,
+           "virus": virus_status(s)}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
 
 @keys_app.command("init")
 def keys_init(as_json: bool = JsonOpt) -> None:
-    """Create a self-signed development signing key and certificate when none exist."""
-    from archive.signing import ensure_dev_keys
+    """Make the development PKI where missing: a root CA (its key kept apart), the AIP-signing
+    and dissemination-seal certificates it issues, and its CRL."""
+    from archive.pki import ensure_dev_pki
+    from flows._runtime import pki_paths
 
     s = _settings()
-    ensure_dev_keys(s.signing_key, s.signing_cert, common_name="Juanzong development archive",
-                    algorithm=s.signature_algorithm)
-    emit({"key": str(s.signing_key), "certificate": str(s.signing_cert)}, as_json,
-         f"signing certificate: {s.signing_cert}")
+    paths = ensure_dev_pki(pki_paths(s), algorithm=s.signature_algorithm)
+    obj = {"key": str(paths.signing_key), "certificate": str(paths.signing_cert),
+           "seal_certificate": str(paths.seal_cert), "root_certificate": str(paths.root_cert),
+           "root_key": str(paths.root_key), "crl": str(paths.crl)}
+    emit(obj, as_json, _table("development PKI", ["file", "path"], [[k, v] for k, v in obj.items()]))
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: bool = JsonOpt) -> None:
+    """Issue a new AIP-signing key and certificate from the root; the old pair is kept, and
+    versions it signed keep verifying (they chain to the same root)."""
+    from archive.pki import rotate_signing_certificate
+    from flows._runtime import fingerprint, pki_paths
+
+    s = _settings()
+    cert = rotate_signing_certificate(pki_paths(s), s.signature_algorithm)
+    emit({"certificate": str(s.signing_cert), "serial": f"{cert.serial_number:x}", "fingerprint": fingerprint(cert)},
+         as_json, f"new signing certificate {cert.serial_number:x}: {s.signing_cert}")
 
 
 @app.command()
@@ -217,8 +238,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 from cli.intake_commands import register as register_intake  # noqa: E402
 
 from cli.archive_commands import register as register_archive  # noqa: E402
+from cli.catalog_commands import register as register_catalog  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
+from cli.evidence_commands import register as register_evidence  # noqa: E402
 from cli.change_commands import register as register_changes  # noqa: E402
 from cli.users_commands import register as register_users  # noqa: E402
 
@@ -226,6 +249,8 @@ register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
 register_review(app, _settings)
+register_evidence(app, _settings)
+register_catalog(app, _settings)
 register_changes(app, _settings)
 register_users(app, _settings)
 
@@ -282,7 +307,7 @@ def _full_disk_error(exc: BaseException) -> JuanzongError | None:
 # Commands that run flows in-process; they share one local Prefect server (the others never
 # import Prefect, so they must not pay for starting one).
 FLOW_COMMANDS = frozenset({"ingest", "disseminate", "audit", "reindex", "demo", "serve", "watch",
-                           "quarantine", "requests", "notifications", "ocr", "archive-case"})
+                           "quarantine", "requests", "notifications", "ocr", "archive-case", "catalog"})
 
 
 def _command_name(argv: list[str]) -> str:
@@ -296,11 +321,18 @@ def _shared_prefect(settings: Settings, argv: list[str]) -> None:
         use_shared_server(Path(os.environ["PREFECT_HOME"]), settings.prefect_server_idle_seconds)
 
 
+def _bind_journals(settings: Settings) -> None:
+    """This process's events go to the settings' log, registry rows to its journal."""
+    from flows._runtime import bind_journals
+
+    bind_journals(settings)
+
+
 def prepare_process(argv: list[str]) -> Settings:
     """What a process does before a flow command runs (``cli._runner`` does it once, ahead)."""
     settings = load_settings()
     _prefect_environment(settings)
-    configure_log(settings.catalog_url, settings.home / "log")
+    _bind_journals(settings)
     _shared_prefect(settings, argv)
     return settings
 
@@ -313,7 +345,7 @@ def main() -> None:
         sys.exit(ExitCode.settings)
     try:
         _prefect_environment(State.settings)
-        configure_log(State.settings.catalog_url, State.settings.home / "log")
+        _bind_journals(State.settings)
         _shared_prefect(State.settings, sys.argv[1:])
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:

@@ -48,9 +48,21 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_cert: Path | None = None
     signing_chain: Path | None = None
-    signature_algorithm: Literal["ecdsa-p256", "ed25519"] = "ecdsa-p256"
+    signature_algorithm: Literal["ecdsa-p256", "ed25519", "sm2"] = "ecdsa-p256"
     dissemination_key: Path | None = None
     dissemination_cert: Path | None = None
+    root_cert: Path | None = None
+    root_key: Path | None = None
+    crl: Path | None = None
+    signer_backend: Literal["file", "pkcs11"] = "file"
+    pkcs11_module: Path | None = None
+    pkcs11_token: str = ""
+    pkcs11_key_label: str = ""
+    pkcs11_pin: SecretStr | None = None
+    tsa_url: str = ""
+    tsa_root_cert: Path | None = None
+    timestamp_renewal_days: int = 365
+    retired_digest_algorithms: list[str] = []
     ocr_languages: str = "chi_sim"
     ocr_jobs: int = 0
     ocr_timeout_seconds: int = 180
@@ -62,7 +74,9 @@ class Settings(BaseSettings):
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
+    four_eyes_approval: bool = True  # nobody approves a reading request they created; off for a one-person archive
     notification_spool: Path | None = None
+    registry_journal: Path | None = None  # rows no storage holds (archive.catalog.registry); back it up
     prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
@@ -115,8 +129,12 @@ class Settings(BaseSettings):
             "signing_cert": self.signing_cert or home / "keys" / "archive-signing.pem",
             "dissemination_key": self.dissemination_key or home / "keys" / "dissemination.key",
             "dissemination_cert": self.dissemination_cert or home / "keys" / "dissemination.pem",
+            "root_cert": self.root_cert or home / "keys" / "root-ca.pem",
+            "root_key": self.root_key or home / "root-ca" / "root-ca.key",
+            "crl": self.crl or home / "keys" / "root-ca.crl.pem",
             "ocr_jobs": self.ocr_jobs or (os.cpu_count() or 1),
             "notification_spool": self.notification_spool or home / "outbox",
+            "registry_journal": self.registry_journal or home / "registry" / "journal.jsonl",
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -136,6 +154,11 @@ class Settings(BaseSettings):
     def clamd_state(self) -> Path:
         """Juanzong's own clamd (config, pid, log) when no ``clamav_socket`` is given."""
         return self.home / "run" / "clamd"
+
+    @property
+    def log_dir(self) -> Path:
+        """The hash-chained preservation log and its signed heads (``archive.auditlog``)."""
+        return self.home / "log"
 
     @property
     def dip_root(self) -> Path:

@@ -17,11 +17,13 @@ from sqlmodel import select
 
 from archive.audit import AuditReport, audit_store, write_audit_report
 from archive.catalog import session
+from archive.catalog.integrity import check_catalog
 from archive.catalog.models import Aip, AuditFinding, AuditRun, utcnow
 from archive.catalog.record import record_event
 from archive.storage import OcflStore
 from config import Settings
-from flows._runtime import open_ocfl_roots, trusted_certificates
+from flows._runtime import bind_journals, open_ocfl_roots, trusted_certificates
+from flows.recorded_heads import recorded_heads
 
 
 class AuditOutcome(BaseModel):
@@ -67,7 +69,14 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
     percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
     return audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
                        replica=replica, trusted=trusted_certificates(settings),
-                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None)
+                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
+                       recorded=recorded_heads(settings))
+
+
+def add_catalog_findings(report: AuditReport, findings: list) -> AuditReport:
+    """The catalog's own faults (``archive.catalog.integrity``) join the storage findings."""
+    return report.model_copy(update={"findings": report.findings + findings,
+                                     "remaining": report.remaining + findings})
 
 
 @task(cache_policy=NO_CACHE)
@@ -102,8 +111,10 @@ def audit(settings: Settings, mode: Literal["full", "sample", "signature"] = "fu
           sample_percent: float = 5.0, budget_files: int | None = None,
           budget_bytes: int | None = None) -> AuditOutcome:
     """``budget_files``/``budget_bytes`` (sample mode) replace ``sample_percent`` by what the budget buys."""
+    bind_journals(settings)
     run_id = "AUD-" + uuid.uuid4().hex[:12].upper()
     report = run_audit(settings, mode, sample_percent, budget_files, budget_bytes)
+    report = add_catalog_findings(report, check_catalog(settings.catalog_url))
     json_path, _html = write_audit_report(report, settings.home / "audit" / run_id)
     record_audit(report, run_id, mode, str(json_path), settings)
     failures = [{"aip_id": _aip_id(f.object_id), "path": f.path, "kind": f.kind,

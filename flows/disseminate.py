@@ -32,10 +32,13 @@ from archive.records import ocfl_id_for
 from config import Settings
 from dissemination.access import CaseFacts, Decision, Requester, decide
 from dissemination.dip import TOC_NAME, DipDocument, DipRecord, SealConfig, build_dip, copy_name
-from dissemination.seal import ensure_dissemination_keys
+from archive.pki import ensure_dev_pki
+from archive.trusted_time import warn_no_tsa
+from dissemination.keyed_id import requester_digest, requester_secret
+from dissemination.seal import LtaContext
 from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
-from flows._runtime import open_store
+from flows._runtime import bind_journals, chain_path, open_store, pki_paths
 from flows._work import work_folder
 from ingest._exec import verapdf
 from ingest.conformance import FLAVOUR
@@ -46,6 +49,7 @@ class ReadingRequest(BaseModel):
     case_number: str
     requester: Requester
     out_dir: Path
+    created_by: str | None = None  # the principal who asked (the reading service, an archivist)
 
 
 class DisseminateOutcome(BaseModel):
@@ -76,6 +80,8 @@ def record_decision(request: ReadingRequest, decision: Decision, settings: Setti
     with session(settings.catalog_url) as s:
         s.add(DisseminationRequest(id=request_id, case_number=request.case_number,
                                    requester_name=r.name, requester_id=mask_id(r.id_number),
+                                   requester_id_hmac=requester_digest(requester_secret(settings), r.id_number),
+                                   created_by=request.created_by,
                                    role=r.role, status=decision.status, reason=decision.reason,
                                    licence_number=(r.licence_number or "") if r.role == "lawyer" else ""))
         record_event(s, "access decision", agent=f"{r.role}:{mask_id(r.id_number)}",
@@ -106,6 +112,20 @@ def disclosable_documents(settings: Settings, case_number: str) -> list[DipDocum
     return selected
 
 
+def seal_config(settings: Settings) -> SealConfig:
+    """The seal's key pair and, with a TSA, what B-LTA needs (roots, CRL, chain: files only)."""
+    chain = chain_path(settings, None, settings.dissemination_cert)  # type: ignore[arg-type]
+    lta = None
+    if settings.tsa_url:
+        roots = tuple(p for p in (settings.root_cert, settings.tsa_root_cert) if p is not None)
+        lta = LtaContext(tsa_url=settings.tsa_url, roots=roots, crls=(settings.crl,) if settings.crl else (),
+                         chain=(chain,) if chain else ())
+    else:
+        warn_no_tsa()
+    return SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert,  # type: ignore[arg-type]
+                      chain=chain, lta=lta)
+
+
 @task(cache_policy=NO_CACHE)
 def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[str]:
     r = request.requester
@@ -113,9 +133,9 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
     spec = WatermarkSpec(reader_name=r.name, reader_id_masked=mask_id(r.id_number),
                          case_number=request.case_number, request_id=request_id,
                          issued_at=issued_at, trace_id=trace_id_for(request_id, issued_at))
-    ensure_dissemination_keys(settings.dissemination_key, settings.dissemination_cert,
-                              common_name="Juanzong dissemination seal")
-    seal = SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert)
+    if not (settings.dissemination_key.exists() and settings.dissemination_cert.exists()):  # type: ignore[union-attr]
+        ensure_dev_pki(pki_paths(settings), algorithm=settings.signature_algorithm)
+    seal = seal_config(settings)
     documents = disclosable_documents(settings, request.case_number)
     record = {"request_id": request_id, "case_number": request.case_number,
               "reader": r.name, "reader_id": mask_id(r.id_number), "role": r.role,
@@ -126,12 +146,13 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
         verdicts = validate_copies(dip, documents)
         published = _publish(dip.files + (dip.zip_path,), request.out_dir / request_id,
                              settings.dip_root / request_id)
+    out = request.out_dir / request_id
     with session(settings.catalog_url) as s:
         for name, verdict in verdicts.items():
             record_copy_validation(s, request_id, name, verdict)
-        for doc, path in zip(documents, published):
-            s.add(IssuedCopy(request_id=request_id, document_id=doc.document_id, path=str(path),
-                             sha256=_sha256(path), trace_id=spec.trace_id))
+        for document_id, copy in dip.copies:  # by name: the table of contents comes first in files
+            s.add(IssuedCopy(request_id=request_id, document_id=document_id, path=str(out / copy.name),
+                             sha256=_sha256(out / copy.name), trace_id=spec.trace_id))
         record_event(s, "dissemination", agent="juanzong", detail=f"{request_id}: "
                      f"{len(documents)} documents issued to {r.role} {r.name}")
         s.commit()
@@ -178,6 +199,7 @@ def _sha256(path: Path) -> str:
 
 @flow(name="disseminate")
 def disseminate(request: ReadingRequest, settings: Settings) -> DisseminateOutcome:
+    bind_journals(settings)
     decision = decide(request.requester, case_facts(settings, request.case_number))
     request_id = record_decision(request, decision, settings)
     if decision.status != "issued":
@@ -191,6 +213,7 @@ def disseminate(request: ReadingRequest, settings: Settings) -> DisseminateOutco
 def issue_request(request_id: str, settings: Settings) -> list[str]:
     """Issue the copy of an approved stored request into
     ``settings.dip_root/<request_id>``; the watermark carries the stored, masked ID."""
+    bind_journals(settings)
     with session(settings.catalog_url) as s:
         row = s.get(DisseminationRequest, request_id)
         if row is None:

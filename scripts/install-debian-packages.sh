@@ -2,7 +2,7 @@
 # Install the Debian packages Juanzong needs, only those missing (idempotent).
 set -euo pipefail
 packages=(tesseract-ocr tesseract-ocr-chi-sim ghostscript qpdf unpaper pngquant fonts-noto-cjk
-          fonts-droid-fallback poppler-utils postgresql chromium chromium-driver zip clamav-daemon)
+          fonts-droid-fallback poppler-utils postgresql chromium chromium-driver zip openssl softhsm2 clamav-daemon)
 # Toolchains that build siegfried and fetch veraPDF/Elasticsearch, unless installed otherwise.
 command -v go >/dev/null || packages+=(golang-go)
 command -v java >/dev/null || packages+=(default-jre-headless)

@@ -40,6 +40,17 @@ class Station(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class StationCertificate(SQLModel, table=True):
+    """A certificate a station signs its manifests with (``juanzong stations add NAME --cert``)."""
+
+    fingerprint: str = Field(primary_key=True, max_length=64)  # SHA-256 of the DER
+    station_id: str = Field(primary_key=True, foreign_key="station.id", index=True, max_length=64)
+    subject: str
+    pem: str
+    not_after: datetime
+    added_at: datetime = Field(default_factory=utcnow)
+
+
 class Batch(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=128)
     station_id: str = Field(index=True, max_length=64)
@@ -190,12 +201,14 @@ class DisseminationRequest(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     case_number: str = Field(index=True, max_length=100)
     requester_name: str = Field(max_length=100)
-    requester_id: str = Field(max_length=64)
+    requester_id: str = Field(max_length=64)  # masked, for display
+    requester_id_hmac: str | None = Field(default=None, max_length=64)  # keyed hash of the whole ID; None before 0007
     role: str = Field(max_length=32)
     licence_number: str = Field(default="", max_length=64)  # a lawyer's 执业证号, to match their searches
     status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved
     reason: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=128)  # the principal who asked (four eyes)
     decided_by: str | None = Field(default=None, max_length=128)
     decided_at: datetime | None = None
 
@@ -232,6 +245,16 @@ class Notification(SQLModel, table=True):
     status: str = Field(default="pending", index=True, max_length=32)  # pending | sent
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class LogHead(SQLModel, table=True):
+    """The catalog's own record of each signed head of the preservation log: a log folder whose
+    tail and head files were removed together still disagrees with these rows."""
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    seq: int
+    digest: str = Field(max_length=64)
+    signed_at: datetime = Field(default_factory=utcnow)
 
 
 class ConsoleUser(SQLModel, table=True):

@@ -24,6 +24,7 @@ from archive.catalog.models import (
     IndexQueueItem,
     Page,
     PreservationEvent,
+    StationCertificate,
     utcnow,
 )
 from archive.case_changes import ProposedChange
@@ -97,6 +98,19 @@ def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str,
                                   not_before=not_before, not_after=not_after))
 
 
+def register_station_certificate(s: Session, station_id: str, fingerprint: str, subject: str, pem: str,
+                                 not_after: datetime) -> None:
+    """Register a certificate the station signs its manifests with (kept when already known)."""
+    _get_or_insert(s, StationCertificate(fingerprint=fingerprint, station_id=station_id, subject=subject, pem=pem,
+                                         not_after=not_after))
+
+
+def station_certificates(s: Session, station_id: str) -> list[str]:
+    """The PEM of every certificate registered for the station (empty: an unauthenticated station)."""
+    rows = s.exec(select(StationCertificate).where(StationCertificate.station_id == station_id)).all()
+    return [r.pem for r in rows]
+
+
 def queue_for_indexing(s: Session, aip_id: str, version: int) -> None:
     """Queue the AIP for indexing at ``version`` unless its entry already names this version or a
     newer one, in one INSERT .. ON CONFLICT DO UPDATE that compares with the committed entry: an
@@ -158,6 +172,14 @@ def record_archiving_version(s: Session, aip_id: str, version: int, *, payload_d
     case = s.get_one(Case, aip.case_number)
     case.status = "archived"
     s.add(case)
+
+
+def record_evidence_version(s: Session, aip_id: str, version: int, *, payload_digest: str,
+                            tagmanifest_sha256: str, certificate: str, message: str) -> None:
+    """A version that only adds evidence (archive timestamps); the case's status is unchanged."""
+    _raise_head(s, s.get_one(Aip, aip_id), version)
+    s.add(AipVersion(aip_id=aip_id, version=version, payload_digest=payload_digest,
+                     tagmanifest_sha256=tagmanifest_sha256, certificate_fingerprint=certificate, message=message))
 
 
 def hold_changes(s: Session, changes: list[ProposedChange]) -> None:
@@ -229,15 +251,16 @@ def record_document(s: Session, aip_id: str, batch_id: str, doc: SubmittedDocume
 
 def record_event(s: Session, event_type: str, *, agent: str, outcome: str = "success",
                  detail: str = "", aip_id: str | None = None, object_path: str | None = None,
-                 when: datetime | None = None) -> PreservationEvent:
-    """Add a PREMIS-shaped event row; it also enters the hash-chained audit log when ``s`` commits."""
+                 when: datetime | None = None, log_fields: dict | None = None) -> PreservationEvent:
+    """Add a PREMIS-shaped event row; it also enters the hash-chained audit log when ``s`` commits,
+    with ``log_fields`` (e.g. ``auditlog.version_event``) that only the log keeps."""
     ev = PreservationEvent(id=str(uuid.uuid4()), event_type=event_type, event_time=when or utcnow(),
                            agent=agent, outcome=outcome, detail=detail, aip_id=aip_id,
                            object_path=object_path)
     s.add(ev)
-    queue_event(s, {"id": ev.id, "event_type": event_type, "event_time": ev.event_time.isoformat(),
-                    "agent": agent, "outcome": outcome, "detail": detail, "aip_id": aip_id,
-                    "object_path": object_path})
+    queue_event(s, {**(log_fields or {}), "id": ev.id, "event_type": event_type,
+                    "event_time": ev.event_time.isoformat(), "agent": agent, "outcome": outcome,
+                    "detail": detail, "aip_id": aip_id, "object_path": object_path})
     return ev
 
 
