@@ -120,7 +120,8 @@ def test_clean_batch_gets_a_virus_check_event_per_file(scanner: ScannerConfig, b
               for a in root.findall(PREMIS + "agent")}
     assert agents[f"ClamAV {clamd.version()}"].startswith("custom:")
     assert agents["veraPDF"] and agents["siegfried"]
-    validations = [e for e in root.findall(PREMIS + "event") if e.findtext(PREMIS + "eventType") == "validation"]
+    validations = [e for e in root.findall(PREMIS + "event") if e.findtext(PREMIS + "eventType") == "validation"
+                   and e.findtext(f".//{PREMIS}linkingAgentIdentifierValue").startswith("software:veraPDF-")]
     assert validations and {e.findtext(f".//{PREMIS}eventOutcome") for e in validations} == {"pass"}
     keys = {o.findtext(f".//{PREMIS}contentLocationValue"): o.findtext(f".//{PREMIS}formatRegistryKey")
             for o in root.findall(PREMIS + "object")}
