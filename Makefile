@@ -8,6 +8,8 @@ export JUANZONG_HOME ?= $(CURDIR)/var
 
 deps:
 	@scripts/install-debian-packages.sh
+	@scripts/siegfried/install.sh
+	@scripts/verapdf/install.sh
 
 venv: $(VENV)/.installed
 
@@ -27,4 +29,4 @@ test: deps venv
 	$(BIN)/pytest
 
 clean:
-	rm -rf var .es
+	rm -rf var .es .tools .verapdf

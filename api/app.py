@@ -16,6 +16,7 @@ from api.stations import station_router
 from flows._runtime import bind_journals
 from flows.remote_runs import is_server_mode
 from flows.submission import flow_submit
+from ingest.virus import virus_status
 
 SERVER_WAITERS = 16  # batches submitted to the work pool and awaited at once; the pool's limits decide the pace
 
@@ -29,7 +30,9 @@ def create_app(settings: Settings) -> FastAPI:
         from dissemination.search.registry import open_index
 
         index = open_index(settings).health()
-        return {"status": "ok", "index": {"ok": index.ok, "detail": index.detail}}
+        virus = virus_status(settings)
+        status = "ok" if index.ok and virus["ok"] else "degraded"
+        return {"status": status, "index": {"ok": index.ok, "detail": index.detail}, "virus": virus}
 
     @app.get("/info")
     def info() -> dict:

@@ -26,7 +26,7 @@ from lxml import etree
 
 from archive import mets, premis
 from archive.bag import BAG_ALGORITHMS, FileDigests, hash_file, read_bag_info, read_manifest, write_bag
-from archive.package import CASE_JSON, METS_XML, PREMIS_XML, CaseRecord, StoredFile
+from archive.package import CASE_JSON, METS_XML, PREMIS_XML, CaseRecord, StoredFile, identify_formats
 from archive.signing import SIGNATURE_NAME
 
 EventsFor = Callable[[StoredFile, list[StoredFile]], list[premis.Event]]
@@ -35,9 +35,11 @@ _TAG_FILES = ("bagit.txt", "bag-info.txt", *(f"{kind}-{a}.txt" for kind in ("man
 
 
 def _stored(bag_dir: Path, rel: str, media_type: str, fmt: tuple[str, str]) -> tuple[StoredFile, FileDigests]:
+    """The file's record with its digests and its PRONOM key (siegfried)."""
     d = hash_file(bag_dir / rel)
-    return StoredFile(path=rel, size=d.size, sha256=d.sha256, sha512=d.sha512, sm3=d.sm3,
-                      media_type=media_type, format_name=fmt[0], format_version=fmt[1]), d
+    puid = identify_formats([bag_dir / rel])[(bag_dir / rel).absolute()][0]
+    return StoredFile(path=rel, size=d.size, sha256=d.sha256, sha512=d.sha512, sm3=d.sm3, media_type=media_type,
+                      format_name=fmt[0], format_version=fmt[1], puid=puid), d
 
 
 def _write(bag_dir: Path, rel: str, data: bytes, media_type: str,

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from archive.records import AIP_NAMESPACE, CaseSubmission
+from ingest._exec import siegfried
+from ingest.manifest import MANIFEST_NAME
+from ingest.records import PdfaValidation
 
 if TYPE_CHECKING:
     from archive.package import CaseRecord, DocumentRecord, StoredFile
@@ -105,6 +108,19 @@ def engine_agent(engine: str, version: str) -> Agent:
     return Agent(f"software:{engine}-{version}", engine, "software", version=version, note="OCR engine")
 
 
+def identifier_agent() -> Agent:
+    """siegfried with its PRONOM signature release: ``siegfried 1.11.2, DROID_SignatureFile_V120``."""
+    program, _, signatures = siegfried.version().partition(", ")
+    name, _, version = program.partition(" ")
+    return Agent(f"software:{name}-{version}", name, "software", version=f"{version} ({signatures})",
+                 note="PRONOM format identification")
+
+
+def validator_agent(validation: PdfaValidation) -> Agent:
+    return Agent(f"software:{validation.validator}-{validation.version}", validation.validator, "software",
+                 version=validation.version, note="PDF/A validator")
+
+
 def _agents(record: CaseRecord, submission: CaseSubmission, software: str, agent: str) -> list[Agent]:
     agents: dict[str, Agent] = {}
     for s in record.submissions:
@@ -114,11 +130,16 @@ def _agents(record: CaseRecord, submission: CaseSubmission, software: str, agent
     for a in (software_agent(software), *([archivist_agent(agent)] if agent else [])):
         agents.setdefault(a.id, a)
     for d in record.documents:
-        a = engine_agent(d.ocr.engine, d.ocr.engine_version)
-        agents.setdefault(a.id, a)
+        for a in (engine_agent(d.ocr.engine, d.ocr.engine_version),
+                  *([validator_agent(d.ocr.validation)] if d.ocr.validation else [])):
+            agents.setdefault(a.id, a)
+    a = identifier_agent()
+    agents.setdefault(a.id, a)
     for e in submission.events:
         if e.get("agent"):
-            agents.setdefault(f"agent:{e['agent']}", Agent(f"agent:{e['agent']}", str(e["agent"]), "unspecified"))
+            agents.setdefault(f"agent:{e['agent']}", Agent(f"agent:{e['agent']}", str(e["agent"]),
+                                                           str(e.get("agent_type") or "unspecified"),
+                                                           version=str(e.get("agent_version") or "")))
     return list(agents.values())
 
 
@@ -151,10 +172,16 @@ def _object_element(parent: etree._Element, stored: StoredFile, original_name: s
         _sub(fixity, "messageDigest", digest)
         _sub(fixity, "messageDigestOriginator", "juanzong")
     _sub(chars, "size", str(stored.size))
-    designation = _sub(_sub(chars, "format"), "formatDesignation")
+    fmt = _sub(chars, "format")
+    designation = _sub(fmt, "formatDesignation")
     _sub(designation, "formatName", stored.format_name)
     if stored.format_version:
         _sub(designation, "formatVersion", stored.format_version)
+    if stored.puid:
+        registry = _sub(fmt, "formatRegistry")
+        _sub(registry, "formatRegistryName", "PRONOM")
+        _sub(registry, "formatRegistryKey", stored.puid)
+        _sub(registry, "formatRegistryRole", "specification")
     _sub(element, "originalName", original_name)
     location = _sub(_sub(element, "storage"), "contentLocation")
     _sub(location, "contentLocationType", "bag path")
@@ -184,12 +211,24 @@ def _objects(root: etree._Element, record: CaseRecord, extra: Iterable[StoredFil
 
 # ---- events ---------------------------------------------------------------------------------
 
+def _identification_event(doc: DocumentRecord) -> Event:
+    """One event per document over all its files, each file's PRONOM key in the outcome."""
+    agent = identifier_agent()
+    files = _document_files(doc)
+    keys = "; ".join(f"{f.path}: {f.puid or 'not identified'} ({f.format_name} {f.format_version})".replace(" )", ")")
+                     for f in files)
+    return Event("format identification", doc.ocr.started_at.isoformat(),
+                 f"PRONOM identification by {agent.name} {agent.version}",
+                 "success" if all(f.puid and f.puid != siegfried.UNKNOWN for f in files) else "failure", keys,
+                 agents=((agent.id, "executing program"),),
+                 objects=tuple((object_id(f), "source") for f in files))
+
+
 def _scan_events(doc: DocumentRecord, submission: CaseSubmission, software: str) -> list[Event]:
     manifest = submission.manifest
     settings = manifest.scan_settings
     scanned = doc.entry.scanned_at or manifest.scan_started
     original = object_id(doc.original)
-    fmt = f"{doc.original.format_name} {doc.original.format_version}".strip()
     return [
         Event("capture", scanned.isoformat(),
               f"scanned {doc.entry.page_count} pages at {settings.dpi} dpi as {settings.format} "
@@ -197,9 +236,7 @@ def _scan_events(doc: DocumentRecord, submission: CaseSubmission, software: str)
               agents=((f"station:{manifest.station_id}", "executing program"),
                       (f"operator:{manifest.operator.id}", "implementer")),
               objects=((original, "outcome"),)),
-        Event("format identification", doc.ocr.started_at.isoformat(),
-              "format identified from the file's magic bytes", "success", fmt,
-              agents=((f"software:{software}", "executing program"),), objects=((original, "source"),)),
+        _identification_event(doc),
         Event("fixity check", doc.ocr.started_at.isoformat(),
               "SHA-256 of the archived copy compared with the station manifest", "pass",
               f"sha256 {doc.original.sha256} as in manifest; sm3 {doc.original.sm3}",
@@ -227,17 +264,34 @@ def _ocr_events(doc: DocumentRecord, software: str) -> list[Event]:
         agents=((engine, "executing program"), (f"software:{software}", "implementer")),
         objects=((object_id(doc.original), "source"), *outcomes))]
     if doc.pdfa is not None:
-        is_pdfa = doc.pdfa.format_name.startswith("PDF/A")
-        events.append(Event(
-            "validation", ocr.finished_at.isoformat(), "PDF/A conformance declared in the derivative's XMP",
-            "pass" if is_pdfa else "fail", f"{doc.pdfa.format_name} {doc.pdfa.format_version}".strip(),
-            agents=((f"software:{software}", "executing program"),),
-            objects=((object_id(doc.pdfa), "source"),)))
+        events.append(_validation_event(doc.pdfa, ocr.validation, ocr.finished_at, software))
     return events
 
 
+def _validation_event(pdfa: StoredFile, validation: PdfaValidation | None, made: datetime,
+                      software: str) -> Event:
+    """veraPDF's verdict: outcome pass/fail, the profile and every failed rule in the detail.
+    Without a verdict the record says so ("not performed"), never pass on the XMP claim."""
+    target = ((object_id(pdfa), "source"),)
+    if validation is None:
+        return Event("validation", made.isoformat(), "PDF/A validation of the derivative", "not performed",
+                     "no validator ran on this derivative",
+                     agents=((f"software:{software}", "executing program"),), objects=target)
+    agent = validator_agent(validation)
+    found = "; ".join(validation.failed_rules) or validation.error
+    return Event("validation", validation.checked_at.isoformat(),
+                 f"PDF/A validation of the derivative by {validation.validator} {validation.version}",
+                 "pass" if validation.compliant else "fail",
+                 f"profile: {validation.profile or 'none'}" + (f"; failed: {found}" if found else ""),
+                 agents=((agent.id, "executing program"),), objects=target)
+
+
 def _submitted_events(record: CaseRecord, submission: CaseSubmission) -> list[Event]:
+    """Events the ingest recorded before packaging (fixity, virus check), on the originals and
+    on the batch's manifest (``manifest.json``)."""
     originals = {d.entry.path: object_id(d.original) for d in record.documents}
+    originals[MANIFEST_NAME] = object_id(next(s.manifest for s in record.submissions
+                                              if s.batch_id == submission.manifest.batch_id))
     events = []
     for e in submission.events:
         time = e.get("event_time")

@@ -183,11 +183,12 @@ def reindex(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def info(as_json: bool = JsonOpt) -> None:
-    """Where this archive keeps its data, and whether its storage roots are the catalog's
-    (a root the catalog does not describe is refused with E450-E452)."""
+    """Where this archive keeps its data, whether its storage roots are the catalog's (a root
+    the catalog does not describe is refused with E450-E452), and whether its virus database is usable."""
     from importlib.metadata import version
 
     from archive.storage.identity import check_storage_root
+    from ingest.virus import virus_status
 
     s = _settings()
     obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
@@ -197,7 +198,8 @@ def info(as_json: bool = JsonOpt) -> None:
                                if s.replica_root else None),
            "index_backend": s.index_backend, "version": version("juanzong"),
            "root_certificate": str(s.root_cert) if s.root_cert and s.root_cert.is_file() else None,
-           "tsa_url": s.tsa_url or None, "signature_algorithm": s.signature_algorithm}
+           "tsa_url": s.tsa_url or None, "signature_algorithm": s.signature_algorithm,
+           "virus": virus_status(s)}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
 

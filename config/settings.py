@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
     hot_folder: Path | None = None  # the folder the `watch` deployment takes batches from
+    clamav_db: Path | None = None  # folder of ClamAV signature files the court supplies
+    clamav_socket: Path | None = None  # a running clamd; without it Juanzong starts its own on clamav_db
+    clamav_max_age_days: int = 7
+    clamav_required: bool = False  # refuse batches that cannot be scanned (no database)
 
     @classmethod
     def settings_customise_sources(
@@ -152,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_root(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def clamd_state(self) -> Path:
+        """Juanzong's own clamd (config, pid, log) when no ``clamav_socket`` is given."""
+        return self.home / "run" / "clamd"
 
     @property
     def log_dir(self) -> Path:

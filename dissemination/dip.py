@@ -2,7 +2,7 @@
 
 Layout of ``<out_dir>/<request_id>/`` and of ``<out_dir>/<request_id>.zip``::
 
-    00-卷内目录.pdf        table of contents (watermarked and sealed like the rest)
+    00-卷内目录.pdf        table of contents, PDF/A-2b (watermarked and sealed like the rest)
     01-民事起诉状.pdf      one watermarked, sealed copy per document, in 卷内顺序 (seq)
     ...
     manifest.json          SHA-256 and size of every file above
@@ -41,6 +41,7 @@ from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, r
 from schemas.errors import InputRejected
 
 TOC_NAME = "00-卷内目录.pdf"
+PDFA_FLAVOUR = "2b"
 TOC_COLUMNS = (72.0, 130.0, 300.0, 370.0)
 READABLE_VOLUME = "正卷"
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -57,6 +58,7 @@ class DipDocument(_Frozen):
     seq: int
     volume: str
     disclosable: bool
+    is_pdfa: bool = False  # the source is the AIP's PDF/A: its copy must stay PDF/A-2b
 
 
 class SealConfig(_Frozen):
@@ -129,7 +131,19 @@ def render_toc(rows: Sequence[tuple[str, str, int]], spec: WatermarkSpec, dest: 
         _draw_row(canvas, y, (str(index), title, str(pages), name))
     canvas.showPage()
     canvas.save()
-    return dest
+    return _make_pdfa(dest)
+
+
+def _make_pdfa(path: Path) -> Path:
+    """Rewrite reportlab's output as PDF/A-2b, like the documents beside it: an output intent,
+    XMP, clean stream framing. reportlab's empty page ``/Trans`` is dropped (PDF/A-2 knows no
+    such key, and pikepdf refuses to vouch for what it cannot check)."""
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        for page in pdf.pages:
+            if "/Trans" in page.obj and not page.obj.Trans.keys():
+                del page.obj["/Trans"]
+        pikepdf.pdfa.save(pdf, None, PDFA_FLAVOUR, output_intent="sRGB", deterministic_id=True)
+    return path
 
 
 def sealer_for(seal: SealConfig | None) -> Sealer | None:

@@ -1,7 +1,8 @@
 """Ingest one station batch (SIP) into the archive.
 
-    check_batch -> check_station (the station's signature over its manifest) -> ocr_documents
-    -> for each case: build_aip -> sign_bag (CAdES-T with a TSA) -> commit (OCFL)
+    scan_batch (ClamAV, before anything else reads a file) -> check_batch -> check_station (the
+    station's signature over its manifest) -> ocr_documents -> validate_derivatives (veraPDF, one
+    JVM) -> for each case: build_aip -> sign_bag (CAdES-T with a TSA) -> commit (OCFL)
     -> verify_object -> record in catalog -> index pages
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
@@ -61,12 +62,14 @@ from flows._work import work_folder
 from flows.engine_env import OCR_TAG
 from flows.indexing import index_queued
 from flows.progress import report
-from ingest.manifest import MANIFEST_SIGNATURE_NAME
+from ingest.conformance import conformance_problems, validate_derivatives
+from ingest.manifest import MANIFEST_NAME, MANIFEST_SIGNATURE_NAME
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
 from ingest.station_signature import SourceCheck, check_source
 from ingest.validate import ManifestRejected, check_batch
+from ingest.virus import ScannerConfig, VirusReport, premis_events, scan_batch, virus_problems
 from schemas.errors import ConfigurationError, Problem, VerificationFailed, describe
 from sqlmodel import select
 
@@ -97,6 +100,11 @@ def preflight(settings: Settings) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def virus_check(batch_dir: Path, settings: Settings) -> VirusReport:
+    return scan_batch(batch_dir, ScannerConfig.from_settings(settings))
+
+
+@task(cache_policy=NO_CACHE)
 def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
     with session(settings.catalog_url) as s:
         return check_batch(batch_dir, min_dpi=settings.min_dpi,
@@ -117,6 +125,12 @@ def ocr(checked: CheckedBatch, work: Path, settings: Settings) -> list[OcrResult
     files = [(path, checked.batch_dir / path) for path in checked.accepted]
     return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings),
                          on_page=lambda done, total: report("OCR", done, total, "pages"))
+
+
+@task(cache_policy=NO_CACHE)
+def validate_pdfa(results: list[OcrResult]) -> list[OcrResult]:
+    """veraPDF's verdict on every PDF/A the OCR made, the whole batch in one JVM."""
+    return validate_derivatives(results)
 
 
 @task(cache_policy=NO_CACHE)
@@ -216,7 +230,8 @@ def _problems_from_ocr(results: list[OcrResult]) -> list[Problem]:
     return problems
 
 
-def _submissions(checked: CheckedBatch, results: list[OcrResult], source: SourceCheck) -> list[CaseSubmission]:
+def _submissions(checked: CheckedBatch, results: list[OcrResult], source: SourceCheck,
+                 scanned: VirusReport) -> list[CaseSubmission]:
     by_path = {r.source_path: r for r in results}
     manifest = checked.manifest
     signature = checked.batch_dir / MANIFEST_SIGNATURE_NAME
@@ -227,16 +242,19 @@ def _submissions(checked: CheckedBatch, results: list[OcrResult], source: Source
                      for f in manifest.files_of(case.case_number) if f.path in by_path)
         if docs:
             subs.append(CaseSubmission(manifest=manifest, case=case, documents=docs,
-                                       events=tuple(_validation_events(checked, docs)),
+                                       events=tuple(_validation_events(checked, docs, scanned)),
                                        manifest_signature=signed, source=source.describe()))
     return subs
 
 
-def _validation_events(checked: CheckedBatch, docs) -> list[dict]:
+def _validation_events(checked: CheckedBatch, docs, scanned: VirusReport) -> list[dict]:
+    """Fixity against the manifest and the virus check of each document and of the manifest."""
     when = checked.manifest.scan_finished.isoformat()
-    return [{"event_type": "fixity check", "event_time": when, "agent": SOFTWARE,
-             "outcome": "success", "object_path": d.entry.path,
-             "detail": f"SHA-256 {d.entry.sha256} matches the station manifest"} for d in docs]
+    virus = premis_events(scanned)
+    fixity = [{"event_type": "fixity check", "event_time": when, "agent": SOFTWARE,
+               "outcome": "success", "object_path": d.entry.path,
+               "detail": f"SHA-256 {d.entry.sha256} matches the station manifest"} for d in docs]
+    return fixity + [virus[p] for p in (*(d.entry.path for d in docs), MANIFEST_NAME) if p in virus]
 
 
 def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
@@ -275,6 +293,10 @@ def _ingest(batch_dir: Path, settings: Settings) -> tuple[IngestOutcome, int]:
     log = get_run_logger()
     report("check", 0, 1, "batch")
     preflight(settings)
+    scanned = virus_check(batch_dir, settings)
+    virus = virus_problems(scanned, required=settings.clamav_required)
+    if any(p.fatal for p in virus):
+        return _reject(batch_dir.name, None, "", virus, batch_dir, settings), 0
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:
@@ -304,9 +326,9 @@ def _ingest(batch_dir: Path, settings: Settings) -> tuple[IngestOutcome, int]:
                        checked.report.problems, batch_dir, settings), 0
     records: list[AipRecord] = []
     with work_folder(settings.work_root, manifest.batch_id) as work:
-        results = ocr(checked, work, settings)
-        problems = [*checked.report.problems, *_problems_from_ocr(results)]
-        subs = _submissions(checked, results, source)
+        results = validate_pdfa(ocr(checked, work, settings))
+        problems = [*virus, *checked.report.problems, *_problems_from_ocr(results), *conformance_problems(results)]
+        subs = _submissions(checked, results, source, scanned)
         for done, sub in enumerate(subs):
             report("archive", done, len(subs), "cases")
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
