@@ -83,7 +83,7 @@ def _insert_before_first(root: etree._Element, element: etree._Element, tags: tu
 
 def _events(record: CaseRecord, case_json: StoredFile, report: StoredFile, passed: bool,
             summary: str, archivist: str, when: datetime, software: str) -> list[premis.Event]:
-    agents = ((f"person:{archivist}", "implementer"), (f"software:{software}", "executing program"))
+    agents = ((premis.person_id(archivist), "implementer"), (premis.software_id(software), "executing program"))
     return [e.identified() for e in (
         premis.Event("metadata modification", when.isoformat(),
                      f"档号 {record.archival_code} assigned; case archived (归档) on {record.archived_on}",
@@ -119,8 +119,10 @@ def add_archiving_record(bag_dir: Path, *, archival_code: str, version: int, rep
         bag_dir, PREMIS_XML, _premis_update((bag_dir / PREMIS_XML).read_bytes(), record, case_json, report,
                                             events, archivist), "application/xml", ("PREMIS", "3.0"))
     metadata = [*(s.manifest for s in record.submissions), case_json, report, premis_xml]
+    created = mets.created_date(bag_dir / METS_XML)
     _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
-                                                                         agent=archivist),
+                                                                         agent=archivist, created=created,
+                                                                         modified=when.isoformat()),
                                   "application/xml", ("METS", "1.12"))
     info = [(k, v) for k, values in read_bag_info(bag_dir).items() for v in values
             if k not in ("Payload-Oxum", "Bagging-Date")]

@@ -211,11 +211,15 @@ from cli.intake_commands import register as register_intake  # noqa: E402
 from cli.archive_commands import register as register_archive  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
+from cli.retention_commands import register as register_retention  # noqa: E402
+from cli.transfer_commands import register as register_transfer  # noqa: E402
 
 register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
 register_review(app, _settings)
+register_retention(app, _settings)
+register_transfer(app, _settings)
 
 
 def _prefect_environment(settings: Settings) -> None:

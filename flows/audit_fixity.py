@@ -1,7 +1,12 @@
 """Audit the storage root: recompute digests, check inventories and signatures, repair
 from the replica where one is configured, and record every finding and repair.
 
-    audit_store -> write JSON + HTML report -> record run, findings, PREMIS events
+    audit_store -> accounting (catalog AIPs vs objects, tombstones) -> write JSON + HTML report
+    -> record run, findings, PREMIS events
+
+A disposed object (销毁) is gone on purpose: its signed tombstone in the storage root says so,
+and the audit checks that signature instead of the object. A catalog AIP with neither an object
+nor a tombstone is a ``missing`` finding.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from archive.audit import AuditReport, audit_store, write_audit_report
 from archive.catalog import session
 from archive.catalog.models import Aip, AuditFinding, AuditRun, utcnow
 from archive.catalog.record import record_event
+from archive.records import ocfl_id_for
+from archive.tombstone import tombstoned_ids, verify_tombstone
+from archive.verify import Finding
 from archive.storage import OcflStore
 from config import Settings
 from flows._runtime import trusted_certificates
@@ -66,9 +74,30 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
     replica = OcflStore(settings.replica_root) if settings.replica_root else None
     store = OcflStore(settings.storage_root)
     percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
-    return audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
-                       replica=replica, trusted=trusted_certificates(settings),
-                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None)
+    gone = tombstoned_ids(settings.storage_root)
+    trusted = trusted_certificates(settings)
+    report = audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
+                         object_ids=[o for o in store.object_ids() if _aip_id(o) not in gone],
+                         replica=replica, trusted=trusted,
+                         jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None)
+    accounting = account_for_objects(settings, store, gone, trusted)
+    report.findings += accounting
+    report.remaining += accounting
+    return report
+
+
+def account_for_objects(settings: Settings, store: OcflStore, gone: set[str], trusted) -> list[Finding]:
+    """Every catalog AIP is stored or tombstoned, and every tombstone's signature verifies."""
+    with session(settings.catalog_url) as s:
+        aips = {a.aip_id for a in s.exec(select(Aip)).all()}
+    stored = {_aip_id(o) for o in store.object_ids()}
+    findings = [Finding(object_id=ocfl_id_for(a), path=store.object_dir(ocfl_id_for(a)).relative_to(store.root).as_posix(),
+                        kind="missing", reason="the catalog holds this AIP; storage has neither it nor a tombstone")
+                for a in sorted(aips - stored - gone)]
+    for aip_id in sorted(gone):
+        findings += [Finding(object_id=ocfl_id_for(aip_id), path=p.path, kind="signature", reason=p.message)
+                     for p in verify_tombstone(settings.storage_root, aip_id, trusted)]
+    return findings
 
 
 @task(cache_policy=NO_CACHE)
