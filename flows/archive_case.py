@@ -80,8 +80,9 @@ def unaccepted(report: Check4Report, accepted: tuple[str, ...]) -> list[str]:
 
 
 def keep_report(settings: Settings, report: Check4Report) -> Path:
-    """``home/check4/<aip_id>/<stage>-<time>.json`` (the run's own copy, outside the AIP)."""
-    folder = settings.home / "check4" / report.aip_id
+    """``home/check4/<aip_id>/<stage>-<time>.json`` (the run's own copy, outside the AIP); a YJ report
+    goes under ``home/check4/transfer-<package folder name>/``."""
+    folder = settings.home / "check4" / (report.aip_id or f"transfer-{Path(report.package or '').name}")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{report.stage}-{report.checked_at:%Y%m%dT%H%M%S%fZ}.json"
     tmp = target.with_name(target.name + ".tmp")
