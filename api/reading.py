@@ -38,6 +38,7 @@ from sqlmodel import select
 from archive.catalog import session
 from archive.catalog.models import Principal
 from archive.catalog.record import record_event
+from archive.permissions import authorize, is_allowed
 from config import Settings
 from dissemination import requests as rq
 from dissemination.access import Decision, Requester, Role
@@ -69,9 +70,13 @@ class Caller(BaseModel):
     principal_id: str
     roles: list[str]
 
+    def may(self, action: str) -> bool:
+        return is_allowed(self.roles, action)
+
     @property
     def is_archivist(self) -> bool:
-        return rq.ARCHIVIST in self.roles
+        """Decides requests and reads every request (``archive.permissions``)."""
+        return self.may("request.decide")
 
 
 def caller_of_key(catalog_url: str, key: str | None) -> Caller:
@@ -252,8 +257,8 @@ def reading_router(settings: Settings, *, verifier: IdentityVerifier | None = No
     caller = caller_dependency(settings)
 
     def archivist(who: Caller = Depends(caller)) -> Caller:
-        if not who.is_archivist:
-            raise InputRejected("E509", "archivist endpoint", found=who.principal_id)
+        authorize(settings.catalog_url, who.principal_id, "request.decide", "archivist endpoint",
+                  code="E509")
         return who
 
     errors = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 410, 422)}

@@ -3,7 +3,7 @@
 A sign-off is a catalog event (``check4 sign-off``), so it also enters the hash-chained log. It
 names the item and what was checked (``check4:GD-2-11@v3``: the AIP's version, or a transfer
 package's digest for YJ), so a sign-off never carries over to a version or package nobody looked
-at. Only archivists and auditors in the catalog sign off; a report takes the newest sign-off of
+at. Only archivists and auditors sign off (``archive.permissions``); a report takes the newest sign-off of
 each item.
 """
 
@@ -15,12 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
-from archive.catalog.models import PreservationEvent, Principal
+from archive.catalog.models import PreservationEvent
 from archive.catalog.record import record_event
-from schemas.errors import InputRejected
+from archive.permissions import require_person
 
 SIGNOFF_EVENT = "check4 sign-off"
-PERSON_KINDS = ("archivist", "auditor")
 Decision = Literal["pass", "fail"]
 
 
@@ -39,20 +38,12 @@ def target_of(code: str, subject: str) -> str:
     return f"check4:{code}@{subject}"
 
 
-def require_person(s: Session, principal_id: str, target: str) -> Principal:
-    """The archivist or auditor ``principal_id``; E701 for anyone else (a station, a service, nobody)."""
-    principal = s.get(Principal, principal_id)
-    if principal is None or principal.kind not in PERSON_KINDS:
-        raise InputRejected("E701", target, found=principal_id)
-    return principal
-
-
 def sign_off(s: Session, *, code: str, subject: str, by: str, decision: Decision, note: str,
              aip_id: str | None = None) -> SignOff:
     """Record ``by``'s decision on the manual item ``code`` of ``subject`` (the caller commits)."""
     target = target_of(code, subject)
-    principal = require_person(s, by, target)
-    event = record_event(s, SIGNOFF_EVENT, agent=f"{principal.id} ({principal.name})", aip_id=aip_id,
+    person = require_person(s, by, "check4.signoff", target)
+    event = record_event(s, SIGNOFF_EVENT, agent=person, aip_id=aip_id,
                          object_path=target, outcome="success" if decision == "pass" else "failure",
                          detail=f"{code} {decision}: {note}")
     return SignOff(code=code, subject=subject, by=event.agent, decision=decision, note=note, at=event.event_time)

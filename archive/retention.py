@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from archive.catalog.models import Appraisal, Case, LegalHold, Tombstone, utcnow
 from archive.catalog.record import record_event
-from archive.check4_signoff import require_person
+from archive.permissions import require_person
 from schemas.errors import InputRejected, NotFound
 
 PERIOD_YEARS = {"60年": 60, "20年": 20, "长期": 60, "短期": 20}
@@ -136,7 +136,7 @@ def appraise(s: Session, case_number: str, *, decision: Decision, by: str, reaso
              keep_years: int | None = None, as_of: date) -> Appraisal:
     """An archivist's 鉴定 decision, pending a second person's approval (the caller commits)."""
     case = _case(s, case_number)
-    require_person(s, by, case_number)
+    by = require_person(s, by, "retention.appraise", case_number)
     if not reason.strip():
         raise InputRejected("E708", case_number, reason="a decision needs its reason")
     if decision == "keep" and not (keep_years and keep_years > 0):
@@ -162,7 +162,7 @@ def approve(s: Session, appraisal_id: str, *, by: str) -> Appraisal:
         raise NotFound("E705", appraisal_id, found="no such appraisal")
     if row.status != "pending":
         raise InputRejected("E705", appraisal_id, found=row.status)
-    require_person(s, by, appraisal_id)
+    by = require_person(s, by, "retention.approve", appraisal_id)
     if by == row.appraised_by:
         raise InputRejected("E706", appraisal_id, found=by)
     row.status, row.approved_by, row.approved_at = "approved", by, utcnow()
@@ -175,7 +175,7 @@ def approve(s: Session, appraisal_id: str, *, by: str) -> Appraisal:
 
 def place_hold(s: Session, case_number: str, *, by: str, reason: str) -> LegalHold:
     case = _case(s, case_number)
-    require_person(s, by, case_number)
+    by = require_person(s, by, "retention.hold", case_number)
     hold = LegalHold(id="HOLD-" + uuid.uuid4().hex[:12].upper(), case_number=case_number, reason=reason, placed_by=by)
     s.add(hold)
     record_event(s, "legal hold", agent=by, aip_id=case.aip_id, object_path=hold.id, detail=f"{case_number}: {reason}")
@@ -184,7 +184,7 @@ def place_hold(s: Session, case_number: str, *, by: str, reason: str) -> LegalHo
 
 def release_hold(s: Session, case_number: str, *, by: str, reason: str) -> LegalHold:
     case = _case(s, case_number)
-    require_person(s, by, case_number)
+    by = require_person(s, by, "retention.hold", case_number)
     hold = active_hold(s, case_number)
     if hold is None:
         raise NotFound("E704", case_number, found="no active hold")

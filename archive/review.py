@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from archive.catalog import session
 from archive.catalog.models import Aip, Document, Page
 from archive.catalog.record import record_event
-from dissemination.requests import require_archivist
+from archive.permissions import authorize
 from schemas.errors import InputRejected, NotFound
 
 REVIEW_FLAGS = ("low_confidence", "blank", "ocr_failed")
@@ -74,7 +74,7 @@ def accept(catalog_url: str, document_id: str, pages: list[int] | None, *, princ
 
     A page that carries no review flag is refused (E312): accepting it would log a review that
     never had anything to look at, most likely a mistyped page number."""
-    require_archivist(catalog_url, principal_id, f"review accept {document_id}")
+    authorize(catalog_url, principal_id, "review.accept", f"review accept {document_id}", code="E509")
     with session(catalog_url) as s:
         doc = s.get(Document, document_id)
         if doc is None:

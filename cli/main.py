@@ -213,6 +213,7 @@ from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
 from cli.retention_commands import register as register_retention  # noqa: E402
 from cli.transfer_commands import register as register_transfer  # noqa: E402
+from cli.users_commands import register as register_users  # noqa: E402
 
 register_intake(app, _settings)
 register_reading(app, _settings)
@@ -220,6 +221,7 @@ register_archive(app, _settings)
 register_review(app, _settings)
 register_retention(app, _settings)
 register_transfer(app, _settings)
+register_users(app, _settings)
 
 
 def _prefect_environment(settings: Settings) -> None:

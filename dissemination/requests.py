@@ -23,10 +23,10 @@ from archive.catalog.models import (
     DisseminationRequest,
     IssuedCopy,
     LawyerAuthorisation,
-    Principal,
     utcnow,
 )
 from archive.catalog.record import record_event
+from archive.permissions import authorize
 from dissemination.notify import Notifier, status_message
 from schemas.errors import InputRejected, NotFound
 
@@ -67,19 +67,6 @@ class IssuedFile(BaseModel):
     issued_at: datetime
 
 
-def is_archivist(catalog_url: str, principal_id: str | None) -> bool:
-    if not principal_id:
-        return False
-    with session(catalog_url) as s:
-        principal = s.get(Principal, principal_id)
-    return principal is not None and ARCHIVIST in (principal.roles or [])
-
-
-def require_archivist(catalog_url: str, principal_id: str | None, target: str) -> None:
-    if not is_archivist(catalog_url, principal_id):
-        raise InputRejected("E509", target, found=principal_id or "-")
-
-
 def _load(s: Session, request_id: str) -> DisseminationRequest:
     row = s.get(DisseminationRequest, request_id)
     if row is None:
@@ -115,7 +102,7 @@ def issued_files(catalog_url: str, request_id: str) -> list[IssuedFile]:
 def _decide(catalog_url: str, request_id: str, principal_id: str, status: str,
             reason: str) -> RequestView:
     """Move a pending request to ``status`` and record who did it, in one transaction."""
-    require_archivist(catalog_url, principal_id, request_id)
+    authorize(catalog_url, principal_id, "request.decide", request_id, code="E509")
     with session(catalog_url) as s:
         row = _load(s, request_id)
         if row.status != "pending_approval":

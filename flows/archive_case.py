@@ -30,7 +30,8 @@ from archive.catalog import session
 from archive.catalog.models import Case
 from archive.catalog.record import record_archiving_version, record_event
 from archive.check4 import Check4Report, manual_codes, report_json, run_check4
-from archive.check4_signoff import require_person, signoffs_for
+from archive.check4_signoff import signoffs_for
+from archive.permissions import require_person
 from archive.package import CASE_JSON, CaseRecord
 from archive.records import ocfl_id_for
 from archive.signing import Signer, sign_bag
@@ -116,8 +117,7 @@ def _already_archived(settings: Settings, case: Case) -> ArchiveOutcome | None:
 def archivist_agent_of(settings: Settings, principal_id: str, target: str) -> str:
     """``principal_id (name)`` of a person in the catalog (E701 otherwise): the agent PREMIS names."""
     with session(settings.catalog_url) as s:
-        person = require_person(s, principal_id, target)
-    return f"{person.id} ({person.name})"
+        return require_person(s, principal_id, "operation.run", target)
 
 
 @task(cache_policy=NO_CACHE)

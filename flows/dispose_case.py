@@ -133,10 +133,10 @@ def record_disposal(settings: Settings, body: TombstoneBody, signature: str) -> 
 @flow(name="dispose-case")
 def dispose_case(settings: Settings, case_number: str, by: str) -> DisposalOutcome:
     """Dispose of ``case_number`` as its approved appraisal decided; ``by`` is the person doing it."""
-    from archive.check4_signoff import require_person
+    from archive.permissions import require_person
 
     with session(settings.catalog_url) as s:
-        require_person(s, by, case_number)
+        by = require_person(s, by, "retention.dispose", case_number)
     body, signature, resumed = write_tombstones(settings, case_number, by, today())
     removed = remove_content(settings, body.aip_id)
     record_disposal(settings, body, signature)

@@ -6,7 +6,7 @@ releases it (after fixing metadata in place) or discards it.
     <quarantine_root>/<id>/<batch folder>  the batch exactly as it was submitted
 
 The report is written before the batch is moved in, so a batch in quarantine always has
-its reasons beside it. Discarding needs the archivist role (``Principal.roles``) and is
+its reasons beside it. Discarding needs the archivist role (``archive.permissions``: ``quarantine.decide``) and is
 recorded in the catalog as a PREMIS ``deletion`` event before anything is deleted.
 """
 
@@ -23,9 +23,8 @@ from pydantic import BaseModel
 
 from ingest._move import move_tree, write_json_atomic
 from schemas import load_json
-from schemas.errors import InputRejected, NotFound
+from schemas.errors import NotFound
 
-ARCHIVIST = "archivist"
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,200}")
 
 
@@ -55,7 +54,7 @@ class _Blank(dict):
         return "…"
 
 
-def _message(problem: dict, lang: str) -> str:
+def problem_message(problem: dict, lang: str) -> str:
     entry = load_json("error_codes.json").get(problem.get("code", ""), {})
     if lang == "en" and problem.get("message"):
         return str(problem["message"])
@@ -73,8 +72,8 @@ def render_text(entry: QuarantineEntry) -> str:
              f"问题 Problems: {len(entry.problems)}", ""]
     for p in entry.problems:
         lines += [f"[{p.get('code', '?')}] {p.get('path', '')}",
-                  f"  中文：{_message(p, 'zh')}",
-                  f"  English: {_message(p, 'en')}", ""]
+                  f"  中文：{problem_message(p, 'zh')}",
+                  f"  English: {problem_message(p, 'en')}", ""]
     for h in entry.history:
         lines.append(f"{h['at']} {h['action']} by {h.get('by') or '-'}: {h.get('detail', '')}")
     return "\n".join(lines) + "\n"
@@ -145,14 +144,25 @@ def release(root: Path, qid: str, intake_root: Path, *, by: str | None = None,
     return _close(root, entry, "released", by, f"moved to {dest}"), dest
 
 
-def require_role(catalog_url: str, principal_id: str, role: str, target: str) -> None:
-    from archive.catalog import session
-    from archive.catalog.models import Principal
+def fix_manifest(root: Path, qid: str, manifest: bytes, *, by: str) -> tuple[QuarantineEntry, list[dict]]:
+    """Replace the quarantined batch's manifest (an archivist fixing its metadata). The new text
+    must parse and pass the manifest schema, else nothing is written and its problems are
+    returned; the entry's history records who changed it."""
+    from ingest.manifest import MANIFEST_NAME
+    from ingest.validate.manifest import ManifestRejected, parse_manifest, validate_manifest
 
-    with session(catalog_url) as s:
-        principal = s.get(Principal, principal_id)
-    if principal is None or role not in (principal.roles or []):
-        raise InputRejected("E152", target, expected=role, found=principal_id)
+    entry = _open_entry(root, qid)
+    try:
+        report = validate_manifest(parse_manifest(manifest))
+    except ManifestRejected as exc:
+        return entry, [p.public() for p in exc.report.problems]
+    if not report.ok:
+        return entry, [p.public() for p in report.problems]
+    write_json_atomic(batch_path(root, entry) / MANIFEST_NAME, manifest.decode("utf-8"))
+    history = [*entry.history, {"at": _now(), "action": "manifest edited", "by": by, "detail": ""}]
+    entry = entry.model_copy(update={"history": history})
+    _save(root, entry)
+    return entry, []
 
 
 def discard(root: Path, qid: str, *, principal_id: str, reason: str,
@@ -162,7 +172,9 @@ def discard(root: Path, qid: str, *, principal_id: str, reason: str,
     from archive.catalog.record import record_event
 
     entry = _open_entry(root, qid)
-    require_role(catalog_url, principal_id, ARCHIVIST, qid)
+    from archive.permissions import authorize
+
+    authorize(catalog_url, principal_id, "quarantine.decide", qid, code="E152")
     detail = (f"quarantined batch {entry.batch_id} ({len(entry.problems)} problems) discarded: "
               f"{reason}")
     with session(catalog_url) as s:

@@ -273,3 +273,29 @@ class Tombstone(SQLModel, table=True):
     disposed_at: datetime = Field(default_factory=utcnow)
     body: str  # canonical JSON, as signed
     signature: str  # base64 detached CMS over ``body``
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A person who signs in to the console. An officer role (三员) is exclusive: such a user
+    holds that one role and nothing else (``archive.accounts``)."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=100)
+    roles: list[str] = _json(list)  # empty until the security administrator assigns some
+    password_hash: str = Field(max_length=256)
+    failed_logins: int = 0
+    locked: bool = False
+    disabled: bool = False
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser: only the SHA-256 of its cookie is stored; ``csrf`` guards its forms."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    username: str = Field(foreign_key="consoleuser.username", index=True, max_length=64)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
