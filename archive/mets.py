@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
+from archive.premis import software_version
 from ingest.manifest import CaseMeta
 
 if TYPE_CHECKING:
@@ -72,8 +73,6 @@ def _header(root: etree._Element, record: CaseRecord, software: str, agent: str,
                     s.station_id, f"scanning station of batch {s.batch_id}"),
                    ({"ROLE": "OTHER", "OTHERROLE": "SCANNING OPERATOR", "TYPE": "INDIVIDUAL"},
                     s.operator_name, f"operator {s.operator_id}")]
-    from archive.premis import software_version
-
     agents.append(({"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"},
                    f"{software} {software_version(software)}", "packaging software"))
     if agent:

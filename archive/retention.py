@@ -122,6 +122,8 @@ def _case(s: Session, case_number: str) -> Case:
 def require_disposable(s: Session, case: Case, as_of: date) -> date:
     """The case's due date; E703 when not due (or never), E704 under a legal hold."""
     due, basis = case_due_date(s, case)
+    if due is None and case.retention_period != PERMANENT:
+        raise InputRejected("E702", case.case_number, reason=basis)
     if due is None:
         raise InputRejected("E703", case.case_number, found=f"never ({basis})")
     if due > as_of:

@@ -86,6 +86,7 @@ def test_archive_case_keeps_the_gd_report_in_a_new_signed_version(ops_archive, o
     report = json.loads(files["data/metadata/check4-GD.json"].path.read_bytes())
     assert report["stage"] == "GD" and report["version"] == before
     assert out.archival_code.encode() in files["data/metadata/METS.xml"].path.read_bytes()
+    assert store.version_info(ocfl_id_for(aip), out.version).agent == "archivist:lin (林档案)"  # a person, not a key
     after = run_check4(store, aip, "GD", trusted=trusted_certificates(settings),
                        rule=__import__("flows.archive_case", fromlist=["archival_rule"]).archival_rule(settings),
                        catalog_url=settings.catalog_url, log_dir=settings.home / "log")

@@ -168,3 +168,12 @@ def test_archiving_refuses_open_items_and_an_acceptance_without_a_reason(ops_arc
     with pytest.raises(InputRejected) as nobody:
         archive_case(settings, case_number, "archivist:nobody")
     assert nobody.value.code == "E701"
+
+
+def test_ocfl_version_users_are_people(ops_archive) -> None:
+    store = OcflStore(ops_archive.settings_b.storage_root)
+    aip = _aip(ops_archive.first)
+    first = store.version_info(ocfl_id_for(aip), 1)
+    record = CaseRecord.model_validate_json(store.files(ocfl_id_for(aip), 1)[CASE_JSON].path.read_bytes())
+    submission = record.submissions[0]
+    assert first.agent == f"{submission.operator_id} ({submission.operator_name})"
