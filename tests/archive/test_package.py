@@ -247,6 +247,18 @@ def test_premis_events_agents_and_rights(pkg_full) -> None:
     assert any(d.entry.document.volume == "副卷" for d in submission.documents)
 
 
+def test_a_stations_own_virus_event_is_no_evidence_for_the_archive(pkg_full) -> None:
+    """The station says it ran ClamAV on one file (EXTRA_EVENT): that is its claim, not the archive's
+    scan, so DA/T 70 item 4-2 still finds no evidence for that file."""
+    from archive.check4 import virus_verdict
+
+    submission, built = pkg_full
+    outcome, evidence = virus_verdict(etree.parse(str(built.bag_dir / "data/metadata/premis.xml")),
+                                      read_case_record(built.bag_dir))
+    first = f"data/original/{submission.documents[0].entry.path}"
+    assert outcome == "fail" and any(e.startswith(first) and "no evidence" in e for e in evidence)
+
+
 def test_bagit_python_accepts_the_bag_with_a_detached_signature(pkg_full, tmp_path: Path) -> None:
     _, built = pkg_full
     bagit.Bag(str(built.bag_dir)).validate()
