@@ -138,7 +138,10 @@ def check4_subject(s: Settings, target: str, stage: str) -> tuple[str, str | Non
         import hashlib
 
         from archive.transfer.package import DESCRIPTION
+        from schemas.errors import NotFound
 
+        if not (Path(target) / DESCRIPTION).is_file():
+            raise NotFound("E730", target, reason=f"no {DESCRIPTION}: not a transfer package")
         return hashlib.sha256((Path(target) / DESCRIPTION).read_bytes()).hexdigest(), None
     return f"v{open_store(s).head(ocfl_id_for(target))}", target
 
