@@ -12,21 +12,22 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from schemas.errors import InputRejected, JuanzongError, NotFound, Problem
+from schemas.errors import InputRejected, JuanzongError, NotFound, Problem, is_no_space, no_space_error, public_text
 
 STATUS = {
-    "E140": 413, "E145": 409, "E146": 409, "E147": 404, "E148": 401, "E150": 409, "E151": 404,
-    "E154": 409, "E503": 404, "E507": 404, "E508": 409, "E509": 403, "E510": 410, "E511": 403,
+    "E140": 413, "E145": 409, "E146": 409, "E163": 409, "E166": 507, "E147": 404, "E148": 401, "E150": 409, "E151": 404,
+    "E154": 409, "E160": 404, "E161": 409, "E167": 409, "E503": 404, "E507": 404, "E508": 409, "E509": 403, "E510": 410, "E511": 403,
     "E512": 409, "E513": 403, "E515": 401, "E516": 422, "E603": 503,
 }
 
 
 def error_response(exc: JuanzongError) -> JSONResponse:
+    """The JSON error; no path of the server reaches the caller (``public_text``)."""
     problems = getattr(exc, "problems", None) or [Problem(path=exc.path, code=exc.code,
                                                           message=str(exc))]
     status = STATUS.get(exc.code, 404 if isinstance(exc, NotFound) else 422)
-    body = {"code": exc.code, "path": exc.path, "message": str(exc),
-            "problems": [p.public() for p in problems]}
+    body = {"code": exc.code, "path": public_text(exc.path), "message": public_text(str(exc)),
+            "problems": [{k: public_text(v) for k, v in p.public().items()} for p in problems]}
     return JSONResponse({"error": body}, status_code=status)
 
 
@@ -53,5 +54,9 @@ class JsonErrorRoute(APIRoute):
                 return plain_error("E155", exc.status_code, str(exc.detail)[:300])
             except ClientDisconnect:
                 return plain_error("E155", 400, "client disconnected during upload")
+            except OSError as exc:
+                if not is_no_space(exc):
+                    raise
+                return error_response(no_space_error(exc))
 
         return wrapped

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from archive.auditlog import configure_log
 from config import Settings
+from api.changes import change_router
 from api.console.app import mount_console
 from api.reading import reading_router
 from api.search import search_router
@@ -36,5 +37,6 @@ def create_app(settings: Settings) -> FastAPI:
                                       max_zip_ratio=settings.max_zip_ratio))
     app.include_router(reading_router(settings))
     app.include_router(search_router(settings))
+    app.include_router(change_router(settings))
     mount_console(app, settings)
     return app

@@ -31,6 +31,7 @@ from sqlmodel import select
 
 from config import Settings
 from ingest._move import move_tree
+from ingest.manifest import MANIFEST_NAME
 from ingest.intake import (
     DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_MAX_ZIP_RATIO,
@@ -44,17 +45,17 @@ from ingest.intake import (
     commit_staged,
     extract_zip,
     is_safe_batch_id,
-    manifest_field,
-    manifest_string,
+    manifest_claims,
     parse_content_range,
     pending_batches,
     receive_stream,
     refuse,
     run_submission,
     write_chunk,
+    zip_name_encoding,
 )
 from api._http import JsonErrorRoute
-from schemas.errors import InputRejected, NotFound
+from schemas.errors import InputRejected, NotFound, public_text
 
 _BUSY = ("queued", "processing", "error")
 
@@ -72,6 +73,7 @@ class BatchStatus(BaseModel):
     aips: list[dict] = []
     quarantine_id: str | None = None
     error: dict | None = None
+    name_encoding: str | None = None  # a zip's member names were read as utf-8 or gb18030
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -109,6 +111,13 @@ def check_station(claimed: str | None, station: str) -> None:
     ``station_id`` is left to manifest validation, which reports it with its JSON path."""
     if claimed is not None and claimed != station:
         raise refuse("E156", "manifest.json", expected=station, found=claimed)
+
+
+def check_batch_prefix(batch_id: str, station: str) -> None:
+    """Batch ids are one namespace in the catalog: a station may only use ids that begin with
+    its own name and a hyphen, so no station can take (and so block) another's next batch id."""
+    if not batch_id.startswith(f"{station}-"):
+        raise InputRejected("E157", batch_id[:200], expected=f"{station}-", found=batch_id[:200])
 
 
 def station_of_key(catalog_url: str, key: str | None) -> str:
@@ -151,15 +160,18 @@ class _Api:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="juanzong-ingest")
 
     def staged(self, station: str, batch_id: str) -> StagedBatch:
+        """The station's upload of a new or continuing batch: its id must be the station's."""
         if not is_safe_batch_id(batch_id):
             raise InputRejected("E149", batch_id[:200],
                                 reason="use 1-128 letters, digits, '.', '_' or '-'")
+        check_batch_prefix(batch_id, station)
         return StagedBatch.of(self.settings.intake_root, station, batch_id)
 
     def existing(self, station: str, batch_id: str) -> StagedBatch:
-        staged = self.staged(station, batch_id)
-        if not staged.exists():
-            raise NotFound("E147", batch_id)
+        """One of the station's batches; any other id, another station's included, is not found."""
+        staged = StagedBatch.of(self.settings.intake_root, station, batch_id)
+        if not is_safe_batch_id(batch_id) or not staged.exists():
+            raise NotFound("E147", batch_id[:200])
         return staged
 
     def open_round(self, staged: StagedBatch) -> None:
@@ -171,10 +183,12 @@ class _Api:
             staged.reset()
         staged.root.mkdir(parents=True, exist_ok=True)
 
-    def queue(self, files_dir: Path, staged: StagedBatch, station: str) -> BatchStatus:
+    def queue(self, files_dir: Path, staged: StagedBatch, station: str, *,
+              name_encoding: str | None = None) -> BatchStatus:
         batch_id = staged.root.name
         dest = admit(files_dir, self.settings.intake_root, result_path=staged.result_path,
-                     batch_name=batch_id, source=f"api:{station}", station_id=station)
+                     batch_name=batch_id, source=f"api:{station}", station_id=station,
+                     name_encoding=name_encoding)
         self.pool.submit(run_submission, dest, self.submit,
                          quarantine_root=self.settings.quarantine_root)
         return self.status(staged)
@@ -191,12 +205,14 @@ class _Api:
         if result is None:
             return BatchStatus(batch_id=staged.root.name, status="uploading",
                                files=staged.all_progress())
+        problems = [{**p, "message": public_text(str(p.get("message", "")))} for p in result.problems]
         by_file: dict[str, list[dict]] = {}
-        for p in result.problems:
+        for p in problems:
             by_file.setdefault(str(p.get("path", "")), []).append(p)
         return BatchStatus(batch_id=staged.root.name, status=result.status,
-                           problems=result.problems, problems_by_file=by_file, aips=result.aips,
-                           quarantine_id=result.quarantine_id, error=result.error)
+                           problems=problems, problems_by_file=by_file, aips=result.aips,
+                           quarantine_id=result.quarantine_id, error=result.error,
+                           name_encoding=result.name_encoding)
 
     async def receive_zip(self, request: Request, station: str) -> BatchStatus:
         uploads = self.settings.intake_root / "stations" / station / ".uploads"
@@ -207,21 +223,26 @@ class _Api:
             with spool.open("wb") as out:
                 await receive_stream(request.stream(), out, limit=self.max_upload, path="upload.zip")
             extract_zip(spool, unpacked, self.zip_limits, label="upload.zip")
-            return self.stage_unpacked(batch_root_of(unpacked), unpacked, station)
+            return self.stage_unpacked(batch_root_of(unpacked), unpacked, station,
+                                       name_encoding=zip_name_encoding(spool))
         finally:
             spool.unlink(missing_ok=True)
             shutil.rmtree(unpacked, ignore_errors=True)
 
-    def stage_unpacked(self, root: Path, unpacked: Path, station: str) -> BatchStatus:
-        check_station(manifest_field(root, "station_id"), station)
-        batch_id = manifest_field(root, "batch_id") or (root.name if root != unpacked else "")
+    def stage_unpacked(self, root: Path, unpacked: Path, station: str, *,
+                       name_encoding: str | None = None) -> BatchStatus:
+        manifest = root / MANIFEST_NAME
+        claimed_station, claimed_batch = (manifest_claims(manifest.read_bytes())
+                                          if manifest.is_file() else (None, None))
+        check_station(claimed_station, station)
+        batch_id = claimed_batch or (root.name if root != unpacked else "")
         if not batch_id:
             raise refuse("E149", "upload.zip", reason="no manifest.json batch_id and no batch folder")
         staged = self.staged(station, batch_id)
         self.open_round(staged)
         staged.reset()
         move_tree(root, staged.files_dir)
-        return self.queue(staged.files_dir, staged, station)
+        return self.queue(staged.files_dir, staged, station, name_encoding=name_encoding)
 
 
 def station_router(settings: Settings, submit: Submit, *,
@@ -267,7 +288,11 @@ def station_router(settings: Settings, submit: Submit, *,
             body += block
             if len(body) > MAX_MANIFEST_BYTES:
                 raise refuse("E140", "manifest.json", expected=MAX_MANIFEST_BYTES, found=len(body))
-        check_station(manifest_string(bytes(body), "station_id"), station_id)
+        claimed_station, claimed_batch = manifest_claims(bytes(body))
+        check_station(claimed_station, station_id)
+        if claimed_batch is not None and claimed_batch != batch_id:
+            raise refuse("E149", "manifest.json",
+                          reason=f"batch_id {claimed_batch[:200]} differs from this upload's {batch_id}")
         return api.queue(commit_staged(staged, bytes(body)), staged, station_id)
 
     @router.get("/batches/{batch_id}", response_model=BatchStatus)
@@ -281,7 +306,7 @@ def station_router(settings: Settings, submit: Submit, *,
         folder = settings.intake_root / "stations" / station_id
         names = sorted(p.name for p in folder.iterdir() if p.is_dir() and is_safe_batch_id(p.name)) \
             if folder.is_dir() else []
-        return [api.status(api.staged(station_id, n)) for n in names]
+        return [api.status(api.existing(station_id, n)) for n in names]
 
     return router
 

@@ -120,6 +120,13 @@ class CaseRecord(_Frozen):
     case: CaseMeta
     submissions: tuple[SubmissionRecord, ...]
     documents: tuple[DocumentRecord, ...]  # in 卷内顺序
+    owner_station: str = ""  # the station whose batches may add to the case ("" in older records)
+
+    def owner(self) -> str:
+        """The owning station: recorded, or (older records) the station of the first batch."""
+        if self.owner_station or not self.submissions:
+            return self.owner_station
+        return min(self.submissions, key=lambda s: (s.scan_started, s.batch_id)).station_id
 
 
 def read_case_record(bag_dir: Path) -> CaseRecord:
@@ -192,9 +199,27 @@ def _ocr_record(document: SubmittedDocument) -> OcrRecord:
     return OcrRecord.model_validate(document.ocr.model_dump(include=set(OcrRecord.model_fields)))
 
 
-def _add_submitted(builder: _Builder, document: SubmittedDocument, batch_id: str) -> DocumentRecord:
-    """Copy one submitted document's files into the bag, checking the original against the manifest."""
+def keep_protected(entry: FileEntry, old: FileEntry) -> FileEntry:
+    """``entry`` with the volume and disclosure ``old`` has: a later batch may bring a new scan
+    of a document, never move it between 正卷 and 副卷 or change whether it is disclosed; only
+    an archivist's approved change does (``archive.case_changes``)."""
+    kept = entry.document.model_copy(update={"volume": old.document.volume,
+                                             "disclosable": old.document.disclosable})
+    return entry.model_copy(update={"document": kept})
+
+
+def keep_parties(case: CaseMeta, base: CaseMeta) -> CaseMeta:
+    """The batch's description of the case with the parties already archived: who may read a
+    case changes only by an archivist's approved change."""
+    return case.model_copy(update={"parties": base.parties})
+
+
+def _add_submitted(builder: _Builder, document: SubmittedDocument, batch_id: str,
+                   old: DocumentRecord | None) -> DocumentRecord:
+    """Copy one submitted document's files into the bag, checking the original against the
+    manifest; a document the base holds keeps its volume and disclosure."""
     entry, ocr = document.entry, document.ocr
+    entry = keep_protected(entry, old.entry) if old is not None else entry
     original = builder.copy(ocr.original, original_path(entry), entry.media_type)
     if original.size != entry.byte_size:
         raise InputRejected("E114", str(ocr.original), expected=entry.byte_size, found=original.size)
@@ -232,7 +257,7 @@ def _with_versions(doc: DocumentRecord, old: DocumentRecord | None, version: int
     return doc.model_copy(update={"version_added": added, "version_updated": version})
 
 
-def _volume_order(doc: DocumentRecord) -> tuple[bool, int, str]:
+def volume_order(doc: DocumentRecord) -> tuple[bool, int, str]:
     return (doc.entry.document.volume != "正卷", doc.entry.document.seq, doc.entry.path)
 
 
@@ -276,11 +301,11 @@ def _documents(builder: _Builder, submission: CaseSubmission, base: CaseRecord |
                base_bag: Path | None) -> tuple[DocumentRecord, ...]:
     version = (base.aip_version if base else 0) + 1
     old = {d.entry.path: d for d in base.documents} if base else {}
-    new = {d.entry.path: _add_submitted(builder, d, submission.manifest.batch_id)
+    new = {d.entry.path: _add_submitted(builder, d, submission.manifest.batch_id, old.get(d.entry.path))
            for d in submission.documents}
     new = {p: _with_versions(d, old.get(p), version) for p, d in new.items()}
     kept = {p: _add_kept(builder, base_bag, d) for p, d in old.items() if p not in new and base_bag}
-    return tuple(sorted([*kept.values(), *new.values()], key=_volume_order))
+    return tuple(sorted([*kept.values(), *new.values()], key=volume_order))
 
 
 def _case_record(submission: CaseSubmission, base: CaseRecord | None,
@@ -291,8 +316,10 @@ def _case_record(submission: CaseSubmission, base: CaseRecord | None,
         aip_id=submission.aip_id, case_number=submission.case.case_number,
         aip_version=max(d.version_updated for d in documents),
         archival_code=base.archival_code if base else None,
-        archived_on=base.archived_on if base else ingested.date(),
-        ingested_at=ingested, case=submission.case, submissions=submissions, documents=documents)
+        archived_on=base.archived_on if base else ingested.date(), ingested_at=ingested,
+        case=keep_parties(submission.case, base.case) if base else submission.case,
+        submissions=submissions, documents=documents,
+        owner_station=base.owner() if base else submission.manifest.station_id)
 
 
 def _bag_info(record: CaseRecord, submission: CaseSubmission, software: str, agent: str) -> list[tuple[str, str]]:
@@ -321,6 +348,9 @@ def _write_bag_contents(bag_dir: Path, submission: CaseSubmission, base_bag: Pat
                         software: str, agent: str) -> CaseRecord:
     builder = _Builder(bag_dir)
     base = read_case_record(base_bag) if base_bag else None
+    if base is not None and base.owner() != submission.manifest.station_id:
+        raise InputRejected("E158", submission.case.case_number, expected=base.owner(),
+                            found=submission.case.case_number, change="-")
     documents = _documents(builder, submission, base, base_bag)
     record = _case_record(submission, base, documents, _add_submissions(builder, submission, base, base_bag))
     case_json = builder.write(CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),

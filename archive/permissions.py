@@ -41,6 +41,7 @@ MATRIX: dict[str, Action] = {a.name: a for a in (
     _a("request.read", "archivist reading-service", content=True),
     _a("request.create", "archivist reading-service", content=True),
     _a("request.decide", "archivist", content=True),
+    _a("change.decide", "archivist", content=True),  # volume, disclosure, parties, owning station
     _a("audit.read", "archivist auditor secauditor"),
     _a("audit.run", "archivist auditor"),
     _a("operation.run", "archivist"),

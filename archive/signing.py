@@ -28,6 +28,7 @@ import asn1crypto.tsp  # noqa: F401  (registers signing_certificate_v2 before fi
 
 import datetime as dt
 import hashlib
+import fcntl
 import os
 import stat
 from abc import ABC, abstractmethod
@@ -164,24 +165,51 @@ def self_signed_certificate(key: PrivateKey, common_name: str) -> x509.Certifica
     return _issue(key, common_name, key, name, ca=True)
 
 
+def _write_new(path: Path, data: bytes, mode: int) -> Path:
+    """Write ``data`` to a hidden temporary sibling of ``path`` (``mode``); return it. A failed
+    write (a full disk) removes the temporary file, so nothing half-written is left."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def ensure_dev_keys(key_path: Path, cert_path: Path, *, common_name: str, algorithm: str = "ecdsa-p256") -> None:
-    """Create a key (0600, parent 0700) and self-signed certificate unless the key already exists."""
-    if key_path.exists():
-        check_key_file(key_path)
-        if not cert_path.exists():
-            raise ConfigurationError("E408", str(cert_path))
-        return
+    """Create a key (0600, parent 0700) and self-signed certificate unless the key already exists.
+    Both are written whole before either takes its name, the key last, under a lock: a key file
+    is never half-written and never lacks its certificate, whoever else runs ``keys init``."""
     key_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (key_path.parent / ".keys.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if key_path.exists():
+            check_key_file(key_path)
+            if not cert_path.exists():
+                raise ConfigurationError("E408", str(cert_path))
+            return
+        _make_dev_keys(key_path, cert_path, common_name, algorithm)
+
+
+def _make_dev_keys(key_path: Path, cert_path: Path, common_name: str, algorithm: str) -> None:
     os.chmod(key_path.parent, 0o700)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
     key = new_private_key(algorithm)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    cert = self_signed_certificate(key, common_name)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert = self_signed_certificate(key, common_name).public_bytes(serialization.Encoding.PEM)
+    key_tmp = _write_new(key_path, pem, 0o600)
+    try:
+        os.replace(_write_new(cert_path, cert, 0o644), cert_path)
+    except BaseException:
+        key_tmp.unlink(missing_ok=True)
+        raise
+    os.replace(key_tmp, key_path)
 
 
 def cms_sign(data: bytes, key: PrivateKey, cert: x509.Certificate, chain: list[x509.Certificate]) -> bytes:

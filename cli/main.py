@@ -20,7 +20,7 @@ from rich.table import Table
 from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
-from schemas.errors import ExitCode, JuanzongError
+from schemas.errors import ExitCode, JuanzongError, is_no_space, no_space_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Juanzong 卷宗: electronic archive for people's courts.")
@@ -213,6 +213,7 @@ from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
 from cli.retention_commands import register as register_retention  # noqa: E402
 from cli.transfer_commands import register as register_transfer  # noqa: E402
+from cli.change_commands import register as register_changes  # noqa: E402
 from cli.users_commands import register as register_users  # noqa: E402
 
 register_intake(app, _settings)
@@ -221,6 +222,7 @@ register_archive(app, _settings)
 register_review(app, _settings)
 register_retention(app, _settings)
 register_transfer(app, _settings)
+register_changes(app, _settings)
 register_users(app, _settings)
 
 
@@ -233,23 +235,61 @@ def _prefect_environment(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def _json_error(exc: JuanzongError) -> None:
+    if "--json" in sys.argv:
+        sys.stdout.write(json.dumps({"error": {"code": exc.code, "path": exc.path, "message": str(exc)}},
+                                    ensure_ascii=False) + "\n")
+
+
+def _no_space_in(exc: BaseException) -> BaseException | None:
+    """The full-disk error behind ``exc`` (itself, or what it was raised from), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if is_no_space(exc):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _full_folder(settings: Settings) -> Path | None:
+    """The first of the archive's folders whose disk has (almost) no room left."""
+    catalog = settings.catalog_url.removeprefix("sqlite:///")
+    folders = [Path(catalog).parent] if catalog != settings.catalog_url else []
+    for folder in [*folders, settings.home, settings.storage_root, settings.work_root]:
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None:
+            fs = os.statvfs(existing)
+            if fs.f_bavail * fs.f_frsize < 1 << 20:
+                return folder
+    return None
+
+
+def _full_disk_error(exc: BaseException) -> JuanzongError | None:
+    """E166 when ``exc`` comes from a full disk: an ENOSPC behind it, or any failure while one
+    of the archive's disks is full (SQLite may call it "disk I/O error")."""
+    full = _no_space_in(exc)
+    if full is not None:
+        return no_space_error(full, str(State.settings.home))
+    folder = _full_folder(State.settings)
+    return no_space_error(exc, str(folder)) if folder is not None else None
+
+
 def main() -> None:
     try:
         State.settings = load_settings()
     except SettingsError as exc:
         err.print(f"[red]juanzong:[/] {exc}")
         sys.exit(ExitCode.settings)
-    _prefect_environment(State.settings)
-    configure_log(State.settings.catalog_url, State.settings.home / "log")
     try:
+        _prefect_environment(State.settings)
+        configure_log(State.settings.catalog_url, State.settings.home / "log")
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except JuanzongError as exc:
         err.print(f"[red]juanzong:[/] {exc} [{exc.code}]")
-        if "--json" in sys.argv:
-            sys.stdout.write(json.dumps({"error": {"code": exc.code, "path": exc.path,
-                                                   "message": str(exc)}}, ensure_ascii=False) + "\n")
+        _json_error(exc)
         sys.exit(exc.exit_code)
     except SettingsError as exc:
         err.print(f"[red]juanzong:[/] {exc}")
@@ -263,6 +303,10 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(ExitCode.usage)
-        err.print_exception()
-        err.print(f"[red]juanzong:[/] internal error: {exc}")
+        coded = _full_disk_error(exc)  # the --json contract holds on a full disk too: E166
+        if coded is None:
+            err.print_exception()
+            coded = JuanzongError("E999", "-", reason=f"{type(exc).__name__}: {exc}"[:500])
+        err.print(f"[red]juanzong:[/] {coded} [{coded.code}]")
+        _json_error(coded)
         sys.exit(ExitCode.internal_error)

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from archive.catalog import session
 from archive.catalog.models import (
+    Case,
     DisseminationRequest,
     IssuedCopy,
     LawyerAuthorisation,
@@ -156,12 +157,29 @@ def refuse(catalog_url: str, request_id: str, *, principal_id: str, reason: str,
     return view
 
 
+def _check_lengths(row: SQLModel) -> None:
+    """Refuse (E155) a value longer than its column's ``max_length`` (PostgreSQL would fail the
+    insert, SQLite would store it whole)."""
+    for name, field in type(row).model_fields.items():
+        limit = next((m.max_length for m in field.metadata if getattr(m, "max_length", None)), None)
+        value = getattr(row, name)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise InputRejected("E155", name, reason=f"{name} is longer than {limit} characters")
+        if isinstance(value, str) and not value:
+            raise InputRejected("E155", name, reason=f"{name} is empty")
+
+
 def authorise_lawyer(catalog_url: str, *, case_number: str, lawyer_name: str, licence_number: str,
                      party_name: str, recorded_by: str = "juanzong") -> int:
-    """Record a lawyer's authorisation (委托书) for a case; returns its id."""
+    """Record a lawyer's authorisation (委托书) for a case the archive holds (E503 otherwise);
+    returns its id. Each value must fit its catalog column (E155), as the manifest schema's
+    limits make every other field fit."""
     row = LawyerAuthorisation(case_number=case_number, lawyer_name=lawyer_name.strip(),
                               licence_number=licence_number.strip(), party_name=party_name.strip())
+    _check_lengths(row)
     with session(catalog_url) as s:
+        if s.get(Case, case_number) is None:
+            raise NotFound("E503", case_number[:200])
         s.add(row)
         record_event(s, "authorisation", agent=recorded_by,
                      detail=f"{case_number}: lawyer {row.lawyer_name} ({row.licence_number}) "

@@ -10,6 +10,7 @@ payload already stored (same payload digest) and creates no new version.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -23,14 +24,16 @@ from archive.catalog.record import (
     archived_path_of,
     finish_batch,
     head_version,
+    hold_changes,
     queue_for_indexing,
     record_aip_version,
     record_event,
     upsert_case,
 )
 from archive.bag import payload_digest
-from archive.package import CASE_JSON, CaseRecord, build_aip
-from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
+from archive.case_changes import ProposedChange, proposed_changes
+from archive.package import CASE_JSON, CaseRecord, build_aip, read_case_record
+from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, aip_id_for, ocfl_id_for
 from archive.signing import SIGNATURE_NAME, sign_bag, signature_info
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
@@ -47,7 +50,7 @@ from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
 from ingest.validate import ManifestRejected, check_batch
-from schemas.errors import Problem, VerificationFailed
+from schemas.errors import ConfigurationError, Problem, VerificationFailed
 from sqlmodel import select
 
 SOFTWARE = "juanzong"
@@ -59,6 +62,21 @@ class IngestOutcome(BaseModel):
     status: Literal["archived", "rejected"]
     aips: list[AipRecord] = []
     problems: list[dict] = []
+
+
+@task(cache_policy=NO_CACHE)
+def preflight(settings: Settings) -> None:
+    """What the last steps need, checked before the first: the signing key and certificate
+    (E408/E407) and writable storage and work roots (E900), so a missing key fails in a
+    second, not after the whole OCR."""
+    open_signer(settings)
+    for root in (settings.storage_root, settings.work_root):
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError("E900", str(root), reason=exc.strerror or str(exc)) from None
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise ConfigurationError("E900", str(root), reason="not a writable folder")
 
 
 @task(cache_policy=NO_CACHE)
@@ -105,12 +123,15 @@ def store_version(built: BuiltAip, settings: Settings, store: Store,
 @task(cache_policy=NO_CACHE)
 def record(sub: CaseSubmission, built: BuiltAip, version: int, batch_id: str,
            settings: Settings) -> None:
+    """Catalog the version as its case.json says, not as the batch asked: the parties, volumes
+    and disclosure a later batch may not change (``archive.package``) stay what was archived."""
     tagmanifest = (built.bag_dir / "tagmanifest-sha256.txt").read_bytes()
     signer_cert, _signed_at = signature_info((built.bag_dir / SIGNATURE_NAME).read_bytes())
     fingerprint_ = fingerprint(signer_cert)
+    archived = as_archived(sub, read_case_record(built.bag_dir))
     with session(settings.catalog_url) as s:
-        upsert_case(s, sub.case)
-        record_aip_version(s, sub, built, version, batch_id=batch_id,
+        upsert_case(s, archived.case)
+        record_aip_version(s, archived, built, version, batch_id=batch_id,
                            tagmanifest_sha256=hashlib.sha256(tagmanifest).hexdigest(),
                            certificate=fingerprint_)
         events = ["ingestion", "digital signature generation"]
@@ -120,6 +141,35 @@ def record(sub: CaseSubmission, built: BuiltAip, version: int, batch_id: str,
             record_event(s, event_type, agent=SOFTWARE, aip_id=built.aip_id,
                          detail=f"version v{version} from batch {batch_id}")
         s.commit()
+
+
+def as_archived(sub: CaseSubmission, archived: CaseRecord) -> CaseSubmission:
+    """``sub`` with the case description and document entries the built version holds."""
+    entries = {d.entry.path: d.entry for d in archived.documents}
+    documents = tuple(SubmittedDocument(entry=entries.get(d.entry.path, d.entry), ocr=d.ocr)
+                      for d in sub.documents)
+    return sub.model_copy(update={"case": archived.case, "documents": documents})
+
+
+@task(cache_policy=NO_CACHE)
+def find_held_changes(checked: CheckedBatch, store: Store) -> list[ProposedChange]:
+    """What the batch asks to change that only an archivist may, case by case, against each
+    case's stored head (the truth, whatever the catalog says)."""
+    manifest = checked.manifest
+    changes = []
+    for case in manifest.cases:
+        ocfl_id = ocfl_id_for(aip_id_for(case.case_number))
+        base = (CaseRecord.model_validate_json(store.path(ocfl_id, CASE_JSON).read_bytes())
+                if store.head(ocfl_id) is not None else None)
+        changes += proposed_changes(base, manifest, case)
+    return changes
+
+
+def _hold(changes: list[ProposedChange], settings: Settings) -> None:
+    if changes:
+        with session(settings.catalog_url) as s:
+            hold_changes(s, changes)
+            s.commit()
 
 
 def _problems_from_ocr(results: list[OcrResult]) -> list[Problem]:
@@ -170,6 +220,7 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     log = get_run_logger()
     batch_dir = batch_dir.absolute()
+    preflight(settings)
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:
@@ -184,10 +235,15 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         conflict = Problem.of("E130", "manifest.json")
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest, [conflict],
                        batch_dir, settings, keep_prior=True)
+    store = open_store(settings)
+    held = find_held_changes(checked, store)
+    for change in held:
+        for problem in change.problem([f.path for f in manifest.files_of(change.case_number)]):
+            checked.report.add(problem)
     if not checked.report.ok:
+        _hold([c for c in held if c.kind == "owner"], settings)
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
                        checked.report.problems, batch_dir, settings)
-    store = open_store(settings)
     records: list[AipRecord] = []
     with work_folder(settings.work_root, manifest.batch_id) as work:
         results = ocr(checked, work, settings)
@@ -197,6 +253,7 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         for aip_id in queued(settings):
             index_aip(aip_id, settings, store)
     public = [p.public() for p in problems]
+    _hold(held, settings)
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",
                 public, batch_dir, settings)
     return IngestOutcome(batch_id=manifest.batch_id, status="archived", aips=records,

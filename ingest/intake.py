@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import re
 import secrets
 import shutil
@@ -34,13 +35,23 @@ from typing import Any, BinaryIO, Literal, Protocol
 from pydantic import BaseModel
 
 from ingest._move import move_tree, write_json_atomic
-from ingest.manifest import MANIFEST_NAME
-from schemas.errors import InputRejected, JuanzongError, Problem, Report
+from ingest.manifest import MANIFEST_NAME, MAX_MANIFEST_DEPTH, ManifestTooDeep, parse_manifest_json
+from schemas.errors import (
+    ConfigurationError,
+    InputRejected,
+    JuanzongError,
+    Problem,
+    Report,
+    Unavailable,
+    describe,
+    public_text,
+)
 
 DEFAULT_MAX_UPLOAD_BYTES = 4 << 30
 DEFAULT_MAX_ZIP_RATIO = 100.0
 DEFAULT_MAX_ZIP_MEMBERS = 20_000
 MAX_MANIFEST_BYTES = 64 << 20
+MAX_INGEST_ATTEMPTS = 3
 RATIO_FLOOR_BYTES = 1 << 20
 COPY_BLOCK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -82,6 +93,7 @@ class SubmissionResult(BaseModel):
     aips: list[dict] = []
     quarantine_id: str | None = None
     error: dict | None = None
+    name_encoding: str | None = None  # how a zip's file names were read: utf-8 | gb18030
     updated_at: str = ""
 
 
@@ -168,8 +180,53 @@ class ZipLimits:
     max_members: int = DEFAULT_MAX_ZIP_MEMBERS
 
 
-def _member_problems(info: zipfile.ZipInfo, limits: ZipLimits) -> list[Problem]:
-    name = info.filename.rstrip("/") if info.is_dir() else info.filename
+UTF8_FLAG = 0x800
+NAME_ENCODINGS = ("utf-8", "gb18030")
+
+
+@dataclass(frozen=True)
+class ZipNames:
+    """Each member's name as the station meant it, and how the names without the zip's UTF-8
+    flag were read: Info-ZIP writes UTF-8 without the flag, Windows' built-in zip the system
+    code page (GBK/GB18030, a superset); Python would read both as cp437."""
+
+    names: tuple[str, ...]
+    encoding: str  # utf-8 (flagged or not) | gb18030
+    undecodable: tuple[str, ...] = ()
+
+
+def _raw_name(info: zipfile.ZipInfo) -> bytes:
+    return info.orig_filename.encode("cp437")  # zipfile decoded the unflagged bytes as cp437
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_names(infos: list[zipfile.ZipInfo]) -> ZipNames:
+    """UTF-8 when every unflagged name is valid UTF-8, else GB18030 when every one is valid
+    GB18030; a name neither reading fits is left undecodable (E165) rather than guessed."""
+    unflagged = [_raw_name(i) for i in infos if not i.flag_bits & UTF8_FLAG]
+    encoding = next((e for e in NAME_ENCODINGS if all(_decodes(r, e) for r in unflagged)), None)
+    names, bad = [], []
+    for info in infos:
+        if info.flag_bits & UTF8_FLAG:
+            names.append(info.filename)
+            continue
+        raw = _raw_name(info)
+        chosen = encoding or next((e for e in NAME_ENCODINGS if _decodes(raw, e)), None)
+        if encoding is None:
+            bad.append(raw.decode("utf-8", "replace")[:300])
+        names.append(raw.decode(chosen) if chosen else info.filename)
+    return ZipNames(tuple(names), encoding or "mixed", tuple(bad))
+
+
+def _member_problems(info: zipfile.ZipInfo, limits: ZipLimits, filename: str) -> list[Problem]:
+    name = filename.rstrip("/") if info.is_dir() else filename
     shown = name[:300] or "(empty)"
     mode = info.external_attr >> 16
     problems = []
@@ -186,16 +243,16 @@ def _member_problems(info: zipfile.ZipInfo, limits: ZipLimits) -> list[Problem]:
     return problems
 
 
-def _duplicate_problems(infos: list[zipfile.ZipInfo]) -> list[Problem]:
+def _duplicate_problems(infos: list[zipfile.ZipInfo], names: tuple[str, ...]) -> list[Problem]:
     """Names equal after NFC and case folding, or a file that is also another member's folder."""
     seen: set[str] = set()
     files: set[str] = set()
     dirs: set[str] = set()
     problems = []
-    for info in infos:
-        name = unicodedata.normalize("NFC", info.filename.rstrip("/")).casefold()
+    for info, filename in zip(infos, names):
+        name = unicodedata.normalize("NFC", filename.rstrip("/")).casefold()
         if name in seen:
-            problems.append(Problem.of("E142", info.filename[:300]))
+            problems.append(Problem.of("E142", filename[:300]))
         seen.add(name)
         parts = name.split("/")
         dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
@@ -218,10 +275,13 @@ def inspect_zip(zip_path: Path, limits: ZipLimits = ZipLimits(), *,
     if len(infos) > limits.max_members:
         report.add(Problem.of("E141", label, reason=f"{len(infos)} members, limit {limits.max_members}"))
         return report
-    for info in infos:
-        for p in _member_problems(info, limits):
+    decoded = decode_names(infos)
+    for name in decoded.undecodable:
+        report.add(Problem.of("E165", name))
+    for info, name in zip(infos, decoded.names):
+        for p in _member_problems(info, limits, name):
             report.add(p)
-    for p in _duplicate_problems(infos):
+    for p in _duplicate_problems(infos, decoded.names):
         report.add(p)
     total = sum(i.file_size for i in infos)
     if total > limits.max_total_bytes:
@@ -232,21 +292,22 @@ def inspect_zip(zip_path: Path, limits: ZipLimits = ZipLimits(), *,
     return report
 
 
-def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) -> None:
-    target = root / info.filename
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path, name: str) -> None:
+    target = root / name
     target.parent.mkdir(parents=True, exist_ok=True)
     written = 0
     with zf.open(info) as src, target.open("xb") as out:
         while block := src.read(COPY_BLOCK):
             written += len(block)
             if written > info.file_size:
-                raise refuse("E143", info.filename, expected="declared size", found=written)
+                raise refuse("E143", name, expected="declared size", found=written)
             out.write(block)
 
 
 def extract_zip(zip_path: Path, dest: Path, limits: ZipLimits = ZipLimits(), *,
                 label: str = "") -> Path:
-    """Inspect, then extract into a hidden sibling of ``dest`` and rename it into place.
+    """Inspect, then extract into a hidden sibling of ``dest`` and rename it into place, each
+    member under its name as ``decode_names`` reads it.
 
     Nothing is written anywhere until the whole central directory has passed; a member whose
     data turns out corrupt or larger than declared aborts and removes the partial folder."""
@@ -257,9 +318,11 @@ def extract_zip(zip_path: Path, dest: Path, limits: ZipLimits = ZipLimits(), *,
     tmp.mkdir(parents=True)
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            for info in zf.infolist():
+            infos = zf.infolist()
+            decoded = decode_names(infos)
+            for info, name in zip(infos, decoded.names):
                 if not info.is_dir():
-                    _extract_member(zf, info, tmp)
+                    _extract_member(zf, info, tmp, name)
         tmp.rename(dest)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -268,6 +331,12 @@ def extract_zip(zip_path: Path, dest: Path, limits: ZipLimits = ZipLimits(), *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def zip_name_encoding(zip_path: Path) -> str:
+    """How ``extract_zip`` reads this (already inspected) zip's member names."""
+    with zipfile.ZipFile(zip_path) as zf:
+        return decode_names(zf.infolist()).encoding
 
 
 def batch_root_of(extracted: Path) -> Path:
@@ -284,17 +353,37 @@ def manifest_field(batch_dir: Path, name: str) -> str | None:
     """One top-level string of a manifest that may be broken; None when it cannot be read."""
     try:
         return manifest_string((batch_dir / MANIFEST_NAME).read_bytes(), name)
-    except OSError:
+    except (OSError, InputRejected):
         return None
 
 
 def manifest_string(manifest: bytes, name: str) -> str | None:
-    """``manifest_field`` for manifest bytes not yet on disk (a commit's body)."""
+    """``manifest_field`` for manifest bytes not yet on disk (a commit's body). A manifest
+    nested deeper than any station manifest is refused (E162) rather than read."""
     try:
-        value = json.loads(manifest).get(name)
-    except (ValueError, AttributeError):
+        data = parse_manifest_json(manifest)
+    except ManifestTooDeep:
+        raise refuse("E162", MANIFEST_NAME, expected=MAX_MANIFEST_DEPTH) from None
+    except ValueError:
         return None
+    value = data.get(name) if isinstance(data, dict) else None
     return value if isinstance(value, str) else None
+
+
+def manifest_claims(manifest: bytes) -> tuple[str | None, str | None]:
+    """(station_id, batch_id) a station's manifest names, for the API's checks before queueing:
+    E101 when it is not JSON at all, E162 when it nests too deep; None for a field left to
+    validation (missing or not a string)."""
+    try:
+        data = parse_manifest_json(manifest)
+    except ManifestTooDeep:
+        raise refuse("E162", MANIFEST_NAME, expected=MAX_MANIFEST_DEPTH) from None
+    except ValueError as exc:
+        raise refuse("E101", MANIFEST_NAME, reason=str(exc)[:200]) from None
+    if not isinstance(data, dict):
+        return None, None
+    station, batch = data.get("station_id"), data.get("batch_id")
+    return (station if isinstance(station, str) else None, batch if isinstance(batch, str) else None)
 
 
 # --- staged uploads (API) ------------------------------------------------------------------
@@ -382,6 +471,7 @@ async def write_chunk(staged: StagedBatch, rel: str, rng: ChunkRange,
     A chunk may repeat bytes already received (a retry) but may not leave a gap. Re-sending a
     chunk of a file that is already complete is a no-op, so a retried last chunk is harmless."""
     check_relpath(rel)
+    check_no_clash(staged, rel)
     done = staged.progress(rel)
     if done.complete and rng.total is not None and done.total == rng.total:
         async for _ in body:
@@ -401,6 +491,21 @@ async def write_chunk(staged: StagedBatch, rel: str, rng: ChunkRange,
     if rng.total is None:
         staged.set_total(rel, n, replace=True)
     return _finish_part(staged, rel, part)
+
+
+def check_no_clash(staged: StagedBatch, rel: str) -> None:
+    """Refuse (E163) a name that is a folder of a file already announced, or has one as its
+    folder: ``a`` then ``a/b`` (or ``c/d`` then ``c``) cannot both be files of one batch. Looks
+    only along ``rel``'s own path, so a batch of many files is not read again at every chunk."""
+    totals = staged.totals()
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        folder = "/".join(parts[:i])
+        if (folder in totals or (staged.files_dir / folder).is_file()
+                or (staged.parts_dir / f"{folder}.part").is_file()):
+            raise refuse("E163", rel[:300], found=folder[:300])
+    if (staged.files_dir / rel).is_dir() or (staged.parts_dir / rel).is_dir():
+        raise refuse("E163", rel[:300], found=f"{rel[:300]}/…")
 
 
 def _finish_part(staged: StagedBatch, rel: str, part: Path) -> FileProgress:
@@ -439,20 +544,24 @@ def write_result(path: Path, result: SubmissionResult) -> SubmissionResult:
 
 
 def admit(src: Path, intake_root: Path, *, result_path: Path, batch_name: str | None = None,
-          source: str = "", station_id: str | None = None) -> Path:
+          source: str = "", station_id: str | None = None, name_encoding: str | None = None) -> Path:
     """Move a complete batch into ``ready/<key>/`` atomically and mark it queued."""
     key = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
     slot = intake_root / "ready" / key
     slot.mkdir(parents=True)
-    origin = {"result_path": str(result_path), "source": source, "station_id": station_id}
+    origin = {"result_path": str(result_path), "source": source, "station_id": station_id,
+              "name_encoding": name_encoding}
     write_json_atomic(slot / "origin.json", json.dumps(origin, ensure_ascii=False))
     dest = move_tree(src, slot / (batch_name or src.name))
-    write_result(result_path, SubmissionResult(batch_id=dest.name, status="queued"))
+    write_result(result_path, SubmissionResult(batch_id=dest.name, status="queued",
+                                               name_encoding=name_encoding))
     return dest
 
 
 def pending_batches(intake_root: Path) -> list[Path]:
-    """Batches admitted but not settled (a crash or an error); empty slots are removed."""
+    """Batches admitted but not settled (a crash or an error); empty slots are removed, and
+    verdicts a crash kept from their stations are delivered first."""
+    deliver_settled(intake_root)
     ready = intake_root / "ready"
     found = []
     for slot in sorted(ready.iterdir()) if ready.is_dir() else []:
@@ -471,17 +580,32 @@ def _origin(batch_dir: Path) -> dict:
         return {}
 
 
-def _settle(batch_dir: Path, outcome: Outcome, origin: dict, quarantine_root: Path) -> str | None:
+def _quarantine(batch_dir: Path, problems: list[dict], origin: dict, quarantine_root: Path,
+                batch_id: str) -> str:
     from ingest.quarantine import quarantine_batch
 
+    station = origin.get("station_id") or manifest_field(batch_dir, "station_id")
+    entry = quarantine_batch(batch_dir, problems, quarantine_root, batch_id=batch_id,
+                             station_id=station, source=origin.get("source", ""))
+    return entry.id
+
+
+def _settle(batch_dir: Path, outcome: Outcome, origin: dict, quarantine_root: Path) -> str | None:
     if outcome.status == "rejected":
-        station = origin.get("station_id") or manifest_field(batch_dir, "station_id")
-        entry = quarantine_batch(batch_dir, outcome.problems, quarantine_root,
-                                 batch_id=outcome.batch_id, station_id=station,
-                                 source=origin.get("source", ""))
-        return entry.id
+        return _quarantine(batch_dir, outcome.problems, origin, quarantine_root, outcome.batch_id)
     shutil.rmtree(batch_dir)
     return None
+
+
+def _count_failure(slot: Path, error: dict) -> int:
+    """Record one more failed attempt on the admitted batch; return how many there were."""
+    path = slot / "attempts.json"
+    try:
+        count = int(json.loads(path.read_text("utf-8")).get("count", 0))
+    except (OSError, ValueError, AttributeError):
+        count = 0
+    write_json_atomic(path, json.dumps({"count": count + 1, "last_error": error}, ensure_ascii=False))
+    return count + 1
 
 
 @contextmanager
@@ -500,7 +624,8 @@ def run_submission(batch_dir: Path, submit: Submit, *, quarantine_root: Path) ->
     """Run the ingest callable on an admitted batch and settle it; report to its origin.
 
     This is an edge (background worker, hot folder loop): an unexpected exception becomes an
-    ``error`` result with code E999 and the batch stays in ``ready/`` to be retried. A batch
+    ``error`` result with code E999 and the batch stays in ``ready/`` to be retried, at most
+    ``MAX_INGEST_ATTEMPTS`` times before it goes to quarantine. A batch
     another process is already ingesting is left alone and reported as ``processing``."""
     with _slot_lock(batch_dir.parent) as locked:
         if not locked or not batch_dir.is_dir():
@@ -512,24 +637,73 @@ def _run_locked(batch_dir: Path, submit: Submit, quarantine_root: Path) -> Submi
     origin = _origin(batch_dir)
     result_path = Path(origin["result_path"]) if origin.get("result_path") else None
     if result_path:
-        write_result(result_path, SubmissionResult(batch_id=batch_dir.name, status="processing"))
+        write_result(result_path, SubmissionResult(batch_id=batch_dir.name, status="processing",
+                                                   name_encoding=origin.get("name_encoding")))
     try:
         outcome = submit(batch_dir)
         qid = _settle(batch_dir, outcome, origin, quarantine_root)
-    except JuanzongError as exc:
-        result = SubmissionResult(batch_id=batch_dir.name, status="error",
-                                  error={"code": exc.code, "path": exc.path, "message": str(exc)})
     except Exception as exc:  # noqa: BLE001 - the background edge: report, keep the batch
-        result = SubmissionResult(batch_id=batch_dir.name, status="error",
-                                  error={"code": "E999", "path": str(batch_dir),
-                                         "message": f"{type(exc).__name__}: {exc}"})
+        result = _failed(batch_dir, exc, origin, quarantine_root)
     else:
         dump = outcome.model_dump(mode="json")
         result = SubmissionResult(batch_id=outcome.batch_id, status=outcome.status,
                                   problems=list(outcome.problems), aips=dump.get("aips", []),
-                                  quarantine_id=qid)
+                                  quarantine_id=qid, name_encoding=origin.get("name_encoding"))
+    return _publish(batch_dir, result_path, result)
+
+
+def _failed(batch_dir: Path, exc: Exception, origin: dict, quarantine_root: Path) -> SubmissionResult:
+    """An error keeps the batch in ``ready/`` for the next run, up to ``MAX_INGEST_ATTEMPTS``
+    errors: a batch that fails every time (a poison batch) then goes to quarantine (E164)
+    instead of being retried at every start and holding its batch id busy for ever. Errors of
+    the archive itself (settings, an unavailable service) are not counted against the batch."""
+    if isinstance(exc, JuanzongError):
+        error = {"code": exc.code, "path": public_text(exc.path), "message": public_text(str(exc))}
+    else:
+        error = {"code": "E999", "path": batch_dir.name,
+                 "message": public_text(describe("E999", path=batch_dir.name,
+                                                 reason=f"{type(exc).__name__}: {exc}"[:300]))}
+    if isinstance(exc, (ConfigurationError, Unavailable)):  # the archive's fault, not the batch's
+        return SubmissionResult(batch_id=batch_dir.name, status="error", error=error,
+                                name_encoding=origin.get("name_encoding"))
+    attempts = _count_failure(batch_dir.parent, error)
+    if attempts < MAX_INGEST_ATTEMPTS:
+        return SubmissionResult(batch_id=batch_dir.name, status="error", error=error,
+                                name_encoding=origin.get("name_encoding"))
+    poison = Problem.of("E164", batch_dir.name, found=attempts, reason=f"{error['code']}: {error['message']}"[:300])
+    problems = [poison.public()]
+    qid = _quarantine(batch_dir, problems, origin, quarantine_root, batch_dir.name)
+    return SubmissionResult(batch_id=batch_dir.name, status="rejected", problems=problems,
+                            quarantine_id=qid, error=error, name_encoding=origin.get("name_encoding"))
+
+
+def _publish(batch_dir: Path, result_path: Path | None, result: SubmissionResult) -> SubmissionResult:
+    """Report the result to its origin. A settled batch's slot leaves ``ready/`` first (one
+    rename into ``settled/``, its verdict inside), so whoever reads a final status finds nothing
+    of the batch left in ``ready/``; a crash before the verdict is written is mended by
+    ``deliver_settled`` at the next start."""
+    if result.status == "error":
+        return write_result(result_path, result) if result_path else result
+    slot = batch_dir.parent
+    settled = slot.parent.parent / "settled" / slot.name
+    write_json_atomic(slot / "verdict.json", result.model_dump_json())
+    settled.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(slot, settled)
     if result_path:
         result = write_result(result_path, result)
-    if result.status != "error":
-        shutil.rmtree(batch_dir.parent, ignore_errors=True)
+    shutil.rmtree(settled, ignore_errors=True)
     return result
+
+
+def deliver_settled(intake_root: Path) -> None:
+    """Write the verdicts of batches settled just before a crash, and forget their slots."""
+    settled = intake_root / "settled"
+    for slot in sorted(settled.iterdir()) if settled.is_dir() else []:
+        try:
+            verdict = SubmissionResult.model_validate_json((slot / "verdict.json").read_bytes())
+            result_path = json.loads((slot / "origin.json").read_text("utf-8")).get("result_path")
+        except (OSError, ValueError):
+            result_path = None
+        if result_path:
+            write_result(Path(result_path), verdict)
+        shutil.rmtree(slot, ignore_errors=True)

@@ -6,13 +6,15 @@ models are what the rest of the archive reads once a manifest has passed it.
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_DEPTH = 32  # a station manifest nests five levels; unknown fields get room to spare
 
 Volume = Literal["正卷", "副卷"]
 
@@ -104,6 +106,35 @@ class BatchManifest(_Model):
         """The case's files in 卷内顺序: 正卷 first, then 副卷, each by ``seq``."""
         files = [f for f in self.files if f.case_number == case_number]
         return sorted(files, key=lambda f: (f.document.volume != "正卷", f.document.seq))
+
+
+class ManifestTooDeep(ValueError):
+    """The document nests lists and objects deeper than ``MAX_MANIFEST_DEPTH``."""
+
+
+def _nesting_depth(data: Any) -> int:
+    """How deeply ``data`` nests lists and objects, counted without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def parse_manifest_json(raw: bytes) -> Any:
+    """The manifest's JSON, refusing (``ManifestTooDeep``) a document nested deeper than any
+    station manifest: thousands of levels exhaust the stack of the parser, the schema validator
+    or pydantic (a RecursionError, an internal error retried at every start). Bytes that are not
+    UTF-8 JSON raise ValueError (``UnicodeDecodeError``, ``json.JSONDecodeError``)."""
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        raise ManifestTooDeep(f"nested deeper than {MAX_MANIFEST_DEPTH} levels") from None
+    if _nesting_depth(data) > MAX_MANIFEST_DEPTH:
+        raise ManifestTooDeep(f"nested deeper than {MAX_MANIFEST_DEPTH} levels")
+    return data
 
 
 def read_manifest(batch_dir: Path) -> BatchManifest:

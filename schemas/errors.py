@@ -7,6 +7,8 @@ renumbered or reused. Stages return a ``Report`` of every finding; only the edge
 
 from __future__ import annotations
 
+import errno
+import re
 from enum import IntEnum
 from typing import Any
 
@@ -32,6 +34,15 @@ def describe(code: str, lang: str = "en", **params: Any) -> str:
         return entry[lang].format(**params)
     except (KeyError, IndexError):
         return entry[lang]
+
+
+_SERVER_PATH = re.compile(r"""(?<![^\s'"(=\[])/(?:[^\s'"()\[\]/]+/)+([^\s'"()\[\],;]*)""")
+
+
+def public_text(text: str) -> str:
+    """``text`` with every absolute path cut to its last part: what a station or reader is told
+    never shows where the server keeps things."""
+    return _SERVER_PATH.sub(lambda m: m.group(1) or "…", text)
 
 
 class Problem(BaseModel):
@@ -115,3 +126,20 @@ class ConfigurationError(JuanzongError):
 
 class Unavailable(JuanzongError):
     """A service the archive needs (the search cluster) does not answer: try again later."""
+
+
+class NoSpace(JuanzongError):
+    """The disk (or quota) is full: the operation stopped without leaving half-written files."""
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """An OSError for a full disk or quota, or SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "database or disk is full" in str(exc)
+
+
+def no_space_error(exc: BaseException, path: str = "") -> NoSpace:
+    """E166 naming the file the full disk refused (``OSError.filename`` when it says)."""
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    return NoSpace("E166", str(filename or path or "-"))

@@ -22,6 +22,9 @@ _prefect_home = tempfile.mkdtemp(prefix="juanzong-prefect-")
 os.environ.setdefault("PREFECT_HOME", _prefect_home)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Flows run in-process start Prefect's ephemeral server; on a busy 2-core CI machine it can take
+# far longer than Prefect's default wait, and the test would fail on the clock, not on the code.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
 
 
 def need_shared(*parts: str) -> Path:

@@ -62,6 +62,7 @@ def test_killed_ingest_resumes_without_duplicates(point, sample, cli_factory, tm
 
     _, out = cli("ingest", str(sample))
     assert out["status"] == "archived"
+    assert list((cli.home / "work").iterdir()) == [], "the killed run's work folder stayed behind"
     assert sorted(a["version"] for a in out["aips"]) == [1, 1]
     _, again = cli("ingest", str(sample))
     assert [a["version"] for a in again["aips"]] == [a["version"] for a in out["aips"]]

@@ -299,3 +299,24 @@ class ConsoleSession(SQLModel, table=True):
     csrf: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+class CaseChange(SQLModel, table=True):
+    """A change a batch asked for that only an archivist may make (a document's volume or
+    disclosure, the parties, the owning station): held here, pending, until an archivist
+    approves it (then a metadata-only AIP version applies it) or refuses it."""
+
+    id: str = Field(primary_key=True, max_length=64)  # uuid5 of case, kind, document and batch
+    case_number: str = Field(index=True, max_length=100)
+    kind: str = Field(max_length=16)  # owner | volume | disclosable | parties
+    document_path: str = Field(default="")
+    old: dict = _json(dict)  # {"value": ...} as archived when the batch came
+    new: dict = _json(dict)  # {"value": ...} as the batch asks
+    batch_id: str = Field(max_length=128)
+    station_id: str = Field(max_length=64)
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | approved | refused
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_by: str | None = Field(default=None, max_length=128)
+    decided_at: datetime | None = None
+    reason: str = ""
+    version: int | None = None  # the AIP version that applied an approved change

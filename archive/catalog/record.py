@@ -18,6 +18,7 @@ from archive.catalog.models import (
     AipVersion,
     Batch,
     Case,
+    CaseChange,
     Certificate,
     Document,
     IndexQueueItem,
@@ -25,6 +26,8 @@ from archive.catalog.models import (
     PreservationEvent,
     utcnow,
 )
+from archive.case_changes import ProposedChange
+from archive.package import CaseRecord
 from archive.records import BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from ingest.manifest import CaseMeta
 
@@ -156,6 +159,35 @@ def record_archiving_version(s: Session, aip_id: str, version: int, *, payload_d
     case = s.get_one(Case, aip.case_number)
     case.status = "archived"
     s.add(case)
+
+
+def hold_changes(s: Session, changes: list[ProposedChange]) -> None:
+    """Keep what a batch asked to change of a protected value, pending an archivist; the same
+    change of a batch run again is kept once."""
+    for c in changes:
+        _get_or_insert(s, CaseChange(id=c.change_id, case_number=c.case_number, kind=c.kind,
+                                     document_path=c.document_path, old={"value": c.old}, new={"value": c.new},
+                                     batch_id=c.batch_id, station_id=c.station_id, status="pending",
+                                     created_at=utcnow(), reason=""))
+
+
+def record_amended_version(s: Session, record: CaseRecord, version: int, *, payload_digest: str,
+                           tagmanifest_sha256: str, certificate: str, message: str) -> None:
+    """A metadata-only version (an approved change): the head raised, the case's parties and
+    its documents' volume and disclosure as the new case.json says."""
+    aip = s.get_one(Aip, record.aip_id)
+    _raise_head(s, aip, version)
+    s.add(AipVersion(aip_id=record.aip_id, version=version, payload_digest=payload_digest,
+                     tagmanifest_sha256=tagmanifest_sha256, certificate_fingerprint=certificate,
+                     message=message))
+    case = s.get_one(Case, record.case_number)
+    case.parties = [p.model_dump(exclude_none=True) for p in record.case.parties]
+    s.add(case)
+    for doc in record.documents:
+        row = s.get(Document, doc.document_id)
+        if row is not None:
+            row.volume, row.disclosable = doc.entry.document.volume, doc.disclosable
+            s.add(row)
 
 
 def _raise_head(s: Session, aip: Aip, version: int) -> None:

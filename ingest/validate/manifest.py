@@ -17,7 +17,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError as SchemaError
 from pydantic import ValidationError
 
-from ingest.manifest import MANIFEST_NAME, BatchManifest
+from ingest.manifest import (
+    MANIFEST_NAME,
+    MAX_MANIFEST_DEPTH,
+    BatchManifest,
+    ManifestTooDeep,
+    parse_manifest_json,
+)
 from schemas import load_json
 from schemas.errors import InputRejected, Problem, Report
 
@@ -87,7 +93,9 @@ def read_manifest_bytes(batch_dir: Path) -> bytes:
 def parse_manifest(raw: bytes) -> dict[str, Any]:
     """Decode and parse; a syntax error names its line and column."""
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = parse_manifest_json(raw)
+    except ManifestTooDeep:
+        raise _rejected("E162", expected=MAX_MANIFEST_DEPTH) from None
     except UnicodeDecodeError as exc:
         raise _rejected("E101", reason=f"not UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:

@@ -151,7 +151,7 @@ def _before_first_writes(engine: Engine, hook: Callable[[], None]) -> Iterator[t
 def _at_once(engine: Engine, *calls: Callable[[], object]) -> None:
     """Run ``calls`` in threads whose first writes wait for one another, so all have read the
     catalog before any writes: the race happens on every run, not by luck. Re-raise the first failure."""
-    barrier = threading.Barrier(len(calls), timeout=60)
+    barrier = threading.Barrier(len(calls), timeout=600)  # a deadline for a deadlock, not a timing
     with _before_first_writes(engine, barrier.wait), ThreadPoolExecutor(len(calls)) as pool:
         for future in [pool.submit(call) for call in calls]:
             future.result()
@@ -162,7 +162,7 @@ def _while_first_write_waits(engine: Engine, held: Callable[[], Result],
     """Run ``held`` in a thread and, while its first write waits, ``meanwhile`` here to
     its end: ``held`` has read the catalog before ``meanwhile`` commits and writes after. Returns
     what ``held`` returns."""
-    barrier = threading.Barrier(2, timeout=60)
+    barrier = threading.Barrier(2, timeout=600)  # a deadline for a deadlock, not a timing
 
     def hold() -> None:
         barrier.wait()  # held has read

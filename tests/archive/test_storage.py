@@ -75,23 +75,38 @@ def test_replicate_catches_up_a_new_replica(tmp_path: Path, store_bag: Path):
     store_validate_root(tmp_path / "replica")
 
 
-def _commit_in_child(root: str, src: str) -> None:
+def _commit_in_child(root: str, src: str, marker: str) -> None:
+    """The commit, as a test backend that stops for good once big.bin is in the staging area
+    (and says so in ``marker``): the parent kills it there, whatever the machine's load."""
+    import archive.storage.ocfl as ocfl
+
+    real_fsync = ocfl._fsync_file
+
+    def fsync_then_stop(path: Path) -> None:
+        real_fsync(path)
+        if path.name == "big.bin":
+            Path(marker).write_text(str(path))
+            while True:
+                time.sleep(60)
+
+    ocfl._fsync_file = fsync_then_stop
     OcflStore(Path(root)).commit(OBJECT, Path(src), message="big", agent="crash-test")
 
 
 def _kill_while_staging(root: Path, src: Path) -> None:
-    """Start a commit in a child and SIGKILL it once it is copying into the staging area."""
-    child = multiprocessing.get_context("fork").Process(target=_commit_in_child, args=(str(root), str(src)))
+    """Start a commit in a child and SIGKILL it once it has copied into the staging area."""
+    marker = root.parent / f"{root.name}.staged"
+    child = multiprocessing.get_context("fork").Process(target=_commit_in_child,
+                                                        args=(str(root), str(src), str(marker)))
     child.start()
     staging = root / "extensions" / STAGING_EXTENSION
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(p.is_file() and p.stat().st_size > 0 for p in staging.rglob("big.bin")):
-            break
-        time.sleep(0.001)
-    else:
+    deadline = time.monotonic() + 600  # a deadline for a hang, not a timing: the wait is on the marker
+    while not marker.exists() and child.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not marker.exists():
         child.kill()
         pytest.fail("commit never reached the staging copy")
+    assert Path(marker.read_text()).is_relative_to(staging)
     os.kill(child.pid, signal.SIGKILL)
     child.join()
     assert child.exitcode == -signal.SIGKILL

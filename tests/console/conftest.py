@@ -22,10 +22,12 @@ from archive.catalog import session
 from archive.catalog.models import Case, Document
 from config.settings import Settings
 from ingest.sample import CASE_NUMBER, SAMPLE_READER
+from schemas.errors import InputRejected
 
 ROLE_USERS = {"sysadmin": "sys.admin", "secadmin": "sec.admin", "secauditor": "sec.auditor",
               "archivist": "li.archivist", "auditor": "zhao.auditor"}
 BAD_RETENTION = "30年"
+OTHER_ARCHIVIST_KEY: dict[str, str] = {}
 
 
 @dataclass
@@ -38,28 +40,33 @@ class ConsoleHome:
     passwords: dict[str, str] = field(default_factory=dict)
 
 
-def _quarantined_batch(root: Path, settings: Settings) -> str:
+def quarantined_batch(root: Path, settings: Settings, seed: int) -> str:
     """A sample batch whose manifest gives a 保管期限 no court uses: rejected, quarantined."""
     from flows.submission import flow_submit
     from ingest.intake import admit, run_submission
     from ingest.sample import write_sample_batch
 
-    batch = write_sample_batch(root / "bad", seed=2)
+    batch = write_sample_batch(root / f"bad-{seed}", seed=seed)
     manifest = json.loads((batch / "manifest.json").read_text(encoding="utf-8"))
     manifest["cases"][0]["retention_period"] = BAD_RETENTION
     (batch / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    dest = admit(batch, settings.intake_root, result_path=root / "bad.result.json", source="test")
+    dest = admit(batch, settings.intake_root, result_path=root / f"bad-{seed}.result.json", source="test")
     result = run_submission(dest, flow_submit(settings), quarantine_root=settings.quarantine_root)
     assert result.status == "rejected" and result.quarantine_id, result
     return result.quarantine_id
 
 
-def _pending_request(settings: Settings, case_number: str) -> str:
+def pending_request(settings: Settings, case_number: str) -> str:
     """A party's request for an archived case, made with another archivist's API key."""
     from api.app import create_app
-    from api.reading import add_principal
+    from api.reading import add_principal, caller_of_key
 
-    key = add_principal(settings.catalog_url, "other", kind="archivist", roles=["archivist"])
+    try:
+        key = add_principal(settings.catalog_url, "other", kind="archivist", roles=["archivist"])
+    except InputRejected:  # made by an earlier request
+        key = OTHER_ARCHIVIST_KEY[settings.catalog_url]
+    OTHER_ARCHIVIST_KEY[settings.catalog_url] = key
+    assert caller_of_key(settings.catalog_url, key).principal_id == "archivist:other"
     with TestClient(create_app(settings)) as c:
         r = c.post("/requests", headers={"X-API-Key": key},
                    json={"case_number": case_number,
@@ -89,8 +96,8 @@ def console_home(tmp_path_factory: pytest.TempPathFactory) -> ConsoleHome:
         s.add(case)
         s.commit()
     home = ConsoleHome(settings=settings, archived_case=archived.case_number, aip_id=archived.aip_id,
-                       request_id=_pending_request(settings, archived.case_number),
-                       quarantine_id=_quarantined_batch(root, settings))
+                       request_id=pending_request(settings, archived.case_number),
+                       quarantine_id=quarantined_batch(root, settings, seed=2))
     for role, name in ROLE_USERS.items():
         _, home.passwords[name] = accounts.add_user(settings.catalog_url, name, [role], by="cli:test")
     return home

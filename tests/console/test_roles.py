@@ -200,7 +200,7 @@ def test_users_add_prints_the_password_once_and_signs_in(console_home):
         args = [a for r in roles for a in ("--role", r)]
         return subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "users", "add",
                                "wu.archivist", *args, "--json"], capture_output=True, text=True, env=env,
-                              cwd=REPO, timeout=120)
+                              cwd=REPO, timeout=900)
 
     refused = users_add("secadmin", "archivist")
     assert refused.returncode == 3 and json.loads(refused.stdout)["error"]["code"] == "E804"

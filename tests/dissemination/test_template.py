@@ -145,8 +145,10 @@ def test_template_follows_the_source_file_and_unused_ones_are_pruned(corpus_docu
     source.write_bytes(corpus_documents[0].source_pdf.read_bytes())
     first = template_path(source, tmp_path / "t")
     assert template_path(source, tmp_path / "t") == first
-    time.sleep(0.01)
+    before = source.stat()
     source.write_bytes(source.read_bytes())  # rewritten in place: same path, size and bytes
+    # a rewrite gets a later mtime; set it rather than sleep and hope the clock ticked
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
     assert template_path(source, tmp_path / "t") != first
     root = tmp_path / "t"
     root.mkdir()

@@ -116,7 +116,7 @@ def test_ocr_reads_the_first_judgment_page(batch: Path, tmp_path: Path) -> None:
         jpeg = tmp_path / "page1.jpg"
         jpeg.write_bytes(pdf.pages[0].get_images()["/Im0"].read_raw_bytes())
     run = subprocess.run(["tesseract", str(jpeg), "-", "-l", "chi_sim"],
-                         capture_output=True, text=True, timeout=120, check=True)
+                         capture_output=True, text=True, timeout=900, check=True)
     ocr = re.sub(r"\s", "", run.stdout)
     truth_file = batch.parent / "ground_truth" / rel[:-4] / "page_0001.txt"
     truth = re.sub(r"\s", "", truth_file.read_text(encoding="utf-8"))

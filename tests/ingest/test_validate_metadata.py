@@ -143,3 +143,30 @@ def test_manifest_that_is_not_an_object_is_rejected(faulty_batch, pdf):
     with pytest.raises(ManifestRejected) as caught:
         check_batch(faulty_batch({PDF: pdf}, manifest="[1, 2]"))
     assert [(p.code, p.found) for p in caught.value.report.problems] == [("E102", "/")]
+
+
+@pytest.mark.parametrize("pointer,value", [
+    ("/files/0/document/title", "卷" * 200_000), ("/files/0/document/title", "卷" * 201),
+    ("/cases/0/case_number", "（2023）粤0114民初" + "1" * 100 + "号"), ("/cases/0/parties/0/name", "名" * 201),
+    ("/cases/0/parties/0/id_number", "4" * 65)])
+def test_fields_longer_than_the_catalog_holds_are_refused(faulty_batch, pdf, pointer: str, value: str):
+    """Limits come from the manifest schema (each at most what its catalog column holds): a
+    200,000-character title was archived before, overwriting the earlier title."""
+    def edit(m: dict) -> None:
+        target = m
+        *parents, last = pointer.strip("/").split("/")
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[last] = value
+
+    with pytest.raises(ManifestRejected) as caught:
+        check_batch(faulty_batch({PDF: pdf}, edit))
+    assert ("E102", pointer) in [(p.code, p.found) for p in caught.value.report.problems]
+
+
+def test_a_manifest_nested_too_deep_is_refused_E162(faulty_batch, pdf):
+    """900 levels passed the parser and ended in a RecursionError (E999) retried at every start."""
+    text = '{"deep": ' + "[" * 900 + "]" * 900 + "}"
+    with pytest.raises(ManifestRejected) as caught:
+        check_batch(faulty_batch({PDF: pdf}, manifest=text))
+    assert [p.code for p in caught.value.report.problems] == ["E162"]

@@ -58,7 +58,11 @@ def _zip_of(batch: Path) -> bytes:
 
 
 def test_api_zip_rejected_by_flow_lands_in_quarantine(corpus_batch: Path, tmp_path: Path) -> None:
+    from archive.signing import ensure_dev_keys
+
     settings = Settings(home=tmp_path / "home")
+    ensure_dev_keys(settings.signing_key, settings.signing_cert, common_name="intake test",
+                    algorithm=settings.signature_algorithm)
     batch, victim = _tampered_copy(corpus_batch, tmp_path / "src")
     app = FastAPI()
     app.include_router(station_router(settings, flow_submit(settings)))
@@ -163,7 +167,7 @@ def _rendezvous_at_commit(monkeypatch, object_id: str) -> list[StaleHead]:
     """Hold the first two commits of ``object_id`` until both have arrived, so they were built
     on the same head and one must rebuild (StaleHead): the race happens on every run, not by
     luck of timing. Returns the StaleHead refusals seen."""
-    barrier, calls, lock, stale = threading.Barrier(2, timeout=120), [], threading.Lock(), []
+    barrier, calls, lock, stale = threading.Barrier(2, timeout=600), [], threading.Lock(), []
     commit = OcflStore.commit
 
     def meeting_commit(self, oid: str, src_dir: Path, **kwargs):

@@ -93,3 +93,71 @@ def test_good_zip_extracts_byte_identical(tmp_path: Path) -> None:
     root = batch_root_of(out)
     assert root.name == "B-OK-1"
     assert tree_digests(root) == tree_digests(batch)
+
+
+# --- names without the UTF-8 flag (issue 14, item 8) ---------------------------------------
+
+def _gb18030_zip(path: Path, members: dict[str, bytes]) -> Path:
+    """A zip as Windows' built-in "compressed folder" writes it on a Chinese system: names in
+    the code page (GB18030 bytes), general-purpose flag bit 11 (UTF-8) not set. Built byte by
+    byte: Python's zipfile would set the flag for any non-ASCII name."""
+    import struct
+    import zlib
+
+    local, central = b"", b""
+    for name, data in members.items():
+        raw = name.encode("gb18030")
+        crc, offset = zlib.crc32(data), len(local)
+        head = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0, crc, len(data), len(data), len(raw), 0)
+        local += head + raw + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0, crc, len(data),
+                               len(data), len(raw), 0, 0, 0, 0, 0, offset) + raw
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+    return path
+
+
+NAMES = {"B1/manifest.json": b"{}", "B1/2023-粤01民终3683/01-民事上诉状.pdf": b"%PDF-1.7 scan"}
+
+
+def test_info_zip_names_are_read_as_utf8(tmp_path: Path) -> None:
+    """Debian's Info-ZIP ``zip`` (scripts/install-debian-packages.sh) writes UTF-8 names without
+    the flag; they were read as cp437 and every file of the batch was "missing"."""
+    import shutil
+    import subprocess
+
+    if shutil.which("zip") is None:
+        pytest.fail("Info-ZIP zip is not installed: run scripts/install-debian-packages.sh")
+    src = tmp_path / "src"
+    for name, data in NAMES.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    zpath = tmp_path / "up.zip"
+    subprocess.run(["zip", "-q", "-r", "-X", str(zpath), "B1"], cwd=src, check=True,
+                   env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"})
+    with zipfile.ZipFile(zpath) as zf:
+        assert not any(i.flag_bits & 0x800 for i in zf.infolist() if not i.filename.isascii())
+    out = extract_zip(zpath, tmp_path / "intake" / "x")
+    assert tree_digests(out) == tree_digests(src)
+    from ingest.intake import zip_name_encoding
+    assert zip_name_encoding(zpath) == "utf-8"
+
+
+def test_windows_gb18030_names_are_read_as_gb18030(tmp_path: Path) -> None:
+    zpath = _gb18030_zip(tmp_path / "up.zip", NAMES)
+    with zipfile.ZipFile(zpath) as zf:  # what Python alone makes of it
+        assert "B1/2023-粤01民终3683/01-民事上诉状.pdf" not in zf.namelist()
+    out = extract_zip(zpath, tmp_path / "intake" / "x")
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == NAMES
+    from ingest.intake import zip_name_encoding
+    assert zip_name_encoding(zpath) == "gb18030"
+
+
+def test_names_neither_utf8_nor_gb18030_are_refused_E165(tmp_path: Path) -> None:
+    zpath = _gb18030_zip(tmp_path / "up.zip", {"B1/manifest.json": b"{}"})
+    data = zpath.read_bytes().replace(b"B1/manifest.json", b"B1/\x80\xffnifest.json")
+    zpath.write_bytes(data)
+    assert "E165" in {p.code for p in inspect_zip(zpath).problems}
+    with pytest.raises(IntakeRefused):
+        extract_zip(zpath, tmp_path / "intake" / "x")
+    assert not (tmp_path / "intake").exists() or not any((tmp_path / "intake").iterdir())

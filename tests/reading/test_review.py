@@ -43,7 +43,7 @@ def flagged(home: Home) -> tuple[str, int]:
 
 
 def _cli(home: Home, *args: str, expect: int) -> dict:
-    proc = subprocess.run([str(BIN / "juanzong"), *args, "--json"], capture_output=True, text=True, timeout=120,
+    proc = subprocess.run([str(BIN / "juanzong"), *args, "--json"], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "JUANZONG_HOME": str(home.settings.home)})
     assert proc.returncode == expect, proc.stdout + proc.stderr
     return json.loads(proc.stdout)
@@ -105,7 +105,7 @@ def test_accept_takes_pages_or_the_whole_document_but_never_an_unflagged_page(ho
     refused = _cli(home, "review", "accept", document_id, str(clean_page), "--by", home.archivist_id, expect=3)
     assert refused["error"]["code"] == "E312"
     usage = subprocess.run([str(BIN / "juanzong"), "review", "accept", document_id, "--by", home.archivist_id],
-                           capture_output=True, text=True, timeout=120,
+                           capture_output=True, text=True, timeout=900,
                            env={**os.environ, "JUANZONG_HOME": str(home.settings.home)})
     assert usage.returncode == 2, usage.stderr
     out = _cli(home, "review", "accept", document_id, "--all-of-document", "--by", home.archivist_id, expect=0)
