@@ -158,6 +158,9 @@ class _Api:
         self.max_upload = max_upload_bytes
         self.zip_limits = ZipLimits(max_total_bytes=max_upload_bytes, max_ratio=max_zip_ratio)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="juanzong-ingest")
+        from flows._runtime import claim_locks  # the catalog's locks; imported when a router is made
+
+        self.locks = claim_locks(settings)
 
     def staged(self, station: str, batch_id: str) -> StagedBatch:
         """The station's upload of a new or continuing batch: its id must be the station's."""
@@ -190,7 +193,7 @@ class _Api:
                      batch_name=batch_id, source=f"api:{station}", station_id=station,
                      name_encoding=name_encoding)
         self.pool.submit(run_submission, dest, self.submit,
-                         quarantine_root=self.settings.quarantine_root)
+                         quarantine_root=self.settings.quarantine_root, locks=self.locks)
         return self.status(staged)
 
     def resume_pending(self) -> None:
@@ -198,7 +201,7 @@ class _Api:
         machine went down mid-ingest) are queued again; the flow resumes them without duplicates."""
         for batch_dir in pending_batches(self.settings.intake_root):
             self.pool.submit(run_submission, batch_dir, self.submit,
-                             quarantine_root=self.settings.quarantine_root)
+                             quarantine_root=self.settings.quarantine_root, locks=self.locks)
 
     def status(self, staged: StagedBatch) -> BatchStatus:
         result = staged.read_result()

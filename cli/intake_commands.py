@@ -44,6 +44,7 @@ def _register_watch(app: typer.Typer, get_settings: Callable[[], Settings]) -> N
                                                 help="Take an incomplete but unchanging batch after this many seconds."),
               as_json: bool = JsonOpt) -> None:
         """Take complete, stable batches from FOLDER, ingest them, write <batch>.result.json."""
+        from flows._runtime import claim_locks
         from ingest.hotfolder import watch as run
 
         if not folder.is_dir():
@@ -56,7 +57,7 @@ def _register_watch(app: typer.Typer, get_settings: Callable[[], Settings]) -> N
 
         results = run(folder.absolute(), flow_submit(s), intake_root=s.intake_root,
                       quarantine_root=s.quarantine_root, once=once, interval=interval,
-                      stale_after=stale_after, on_result=report)
+                      stale_after=stale_after, on_result=report, locks=claim_locks(s))
         _emit({"results": [r.model_dump(mode="json") for r in results]}, as_json,
               "\n".join(map(_line, results)) or "no batch was ready", _exit_code(results))
 
@@ -92,6 +93,7 @@ def _register_quarantine(app: typer.Typer, get_settings: Callable[[], Settings])
                                             help="Ingest the released batch right away."),
                 as_json: bool = JsonOpt) -> None:
         """Send a (fixed) batch back to intake, and by default ingest it again."""
+        from flows._runtime import claim_locks
         from ingest.intake import run_submission
 
         s = get_settings()
@@ -99,7 +101,8 @@ def _register_quarantine(app: typer.Typer, get_settings: Callable[[], Settings])
         obj: dict[str, Any] = {"id": entry.id, "status": entry.status, "intake_path": str(dest)}
         if not ingest:
             _emit(obj, as_json, f"{qid} released to {dest}")
-        result = run_submission(dest, flow_submit(s), quarantine_root=s.quarantine_root)
+        result = run_submission(dest, flow_submit(s), quarantine_root=s.quarantine_root,
+                                locks=claim_locks(s))
         _emit(obj | {"result": result.model_dump(mode="json")}, as_json, _line(result),
               _exit_code([result]))
 

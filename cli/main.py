@@ -1,5 +1,6 @@
-"""The ``juanzong`` command: the edge where settings are read, flows run in-process on
-Prefect's ephemeral API, and exceptions become one sentence and an exit code.
+"""The ``juanzong`` command: the edge where settings are read, flows run in-process (on the
+local Prefect server the commands of one ``PREFECT_HOME`` share, ``flows._prefect_server``),
+and exceptions become one sentence and an exit code.
 
 With ``--json`` every command prints exactly one JSON object on stdout; progress and logs
 go to stderr.
@@ -165,12 +166,18 @@ def reindex(as_json: bool = JsonOpt) -> None:
 
 @app.command()
 def info(as_json: bool = JsonOpt) -> None:
-    """Where this archive keeps its data."""
+    """Where this archive keeps its data, and whether its storage roots are the catalog's
+    (a root the catalog does not describe is refused with E450-E452)."""
     from importlib.metadata import version
+
+    from archive.storage.identity import check_storage_root
 
     s = _settings()
     obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
+           "storage_root_id": check_storage_root(s.catalog_url, s.storage_root, "primary"),
            "replica_root": str(s.replica_root) if s.replica_root else None,
+           "replica_root_id": (check_storage_root(s.catalog_url, s.replica_root, "replica")
+                               if s.replica_root else None),
            "index_backend": s.index_backend, "version": version("juanzong")}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
@@ -275,6 +282,32 @@ def _full_disk_error(exc: BaseException) -> JuanzongError | None:
     return no_space_error(exc, str(folder)) if folder is not None else None
 
 
+# Commands that run flows in-process; they share one local Prefect server (the others never
+# import Prefect, so they must not pay for starting one).
+FLOW_COMMANDS = frozenset({"ingest", "disseminate", "audit", "reindex", "demo", "serve", "watch",
+                           "quarantine", "requests", "notifications", "ocr", "archive-case"})
+
+
+def _command_name(argv: list[str]) -> str:
+    return next((a for a in argv if not a.startswith("-")), "")
+
+
+def _shared_prefect(settings: Settings, argv: list[str]) -> None:
+    if _command_name(argv) in FLOW_COMMANDS:
+        from flows._prefect_server import use_shared_server
+
+        use_shared_server(Path(os.environ["PREFECT_HOME"]), settings.prefect_server_idle_seconds)
+
+
+def prepare_process(argv: list[str]) -> Settings:
+    """What a process does before a flow command runs (``cli._runner`` does it once, ahead)."""
+    settings = load_settings()
+    _prefect_environment(settings)
+    configure_log(settings.catalog_url, settings.home / "log")
+    _shared_prefect(settings, argv)
+    return settings
+
+
 def main() -> None:
     try:
         State.settings = load_settings()
@@ -284,6 +317,7 @@ def main() -> None:
     try:
         _prefect_environment(State.settings)
         configure_log(State.settings.catalog_url, State.settings.home / "log")
+        _shared_prefect(State.settings, sys.argv[1:])
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
     notification_spool: Path | None = None
+    prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
 

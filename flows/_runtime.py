@@ -11,14 +11,46 @@ from sqlmodel import select
 from archive.catalog import session
 from archive.catalog.models import Certificate
 from archive.catalog.record import record_certificate
+from archive.locks import Locks, PostgresLocks, is_postgres, open_locks
 from archive.signing import FileSigner, Signer
-from archive.storage import Store
+from archive.storage import OcflStore, Store
 from archive.storage import open_store as _open_store
+from archive.storage.identity import bind_storage_root
 from config import Settings
 
 
+def store_locks(settings: Settings) -> PostgresLocks | None:
+    """Object locks for the store: advisory locks with a PostgreSQL catalog (writers on many
+    machines); None keeps the embedded default's lock files inside the storage root."""
+    if is_postgres(settings.catalog_url):
+        return open_locks(settings.catalog_url)  # type: ignore[return-value]
+    return None
+
+
+def claim_locks(settings: Settings) -> Locks:
+    """Locks of admitted batches (``ingest.intake.run_submission``), shared by every process of
+    the catalog: API processes, hot-folder takers and CLI commands, on any machine with PostgreSQL."""
+    return open_locks(settings.catalog_url)
+
+
+def bind_roots(settings: Settings) -> None:
+    """Refuse a storage root the catalog does not describe; create both on first use."""
+    bind_storage_root(settings.catalog_url, settings.storage_root, "primary")
+    if settings.replica_root:
+        bind_storage_root(settings.catalog_url, settings.replica_root, "replica")
+
+
 def open_store(settings: Settings) -> Store:
-    return _open_store(settings.storage_root, settings.replica_root)
+    bind_roots(settings)
+    return _open_store(settings.storage_root, settings.replica_root, locks=store_locks(settings))
+
+
+def open_ocfl_roots(settings: Settings) -> tuple[OcflStore, OcflStore | None]:
+    """The primary and replica roots as OCFL stores (audits read and repair them directly)."""
+    bind_roots(settings)
+    locks = store_locks(settings)
+    replica = OcflStore(settings.replica_root, locks=locks) if settings.replica_root else None
+    return OcflStore(settings.storage_root, locks=locks), replica
 
 
 def open_signer(settings: Settings) -> Signer:

@@ -38,7 +38,7 @@ from archive.signing import Signer, sign_bag
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
-from flows._runtime import fingerprint, open_signer, open_store, trusted_certificates
+from flows._runtime import fingerprint, open_ocfl_roots, open_signer, open_store, trusted_certificates
 from flows._work import work_folder
 from schemas.errors import NotFound, VerificationFailed
 
@@ -63,9 +63,7 @@ def archival_rule(settings: Settings) -> ArchivalCodeRule:
 def check4_for(settings: Settings, aip_id: str, stage: str, premis_xsd: Path | None = None) -> Check4Report:
     """The 四性检测 (GD or BC) of a stored AIP with everything the archive knows (catalog, certificates,
     log, the sign-offs of its manual items for the head version)."""
-    from archive.storage import OcflStore
-
-    replica = OcflStore(settings.replica_root) if settings.replica_root else None
+    _, replica = open_ocfl_roots(settings)
     store = open_store(settings)
     head = store.head(ocfl_id_for(aip_id))
     with session(settings.catalog_url) as s:

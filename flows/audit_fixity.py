@@ -29,7 +29,7 @@ from archive.tombstone import tombstoned_ids, verify_tombstone
 from archive.verify import Finding
 from archive.storage import OcflStore
 from config import Settings
-from flows._runtime import trusted_certificates
+from flows._runtime import open_ocfl_roots, trusted_certificates
 
 
 class AuditOutcome(BaseModel):
@@ -71,8 +71,7 @@ def budget_percent(store: OcflStore, budget_files: int | None, budget_bytes: int
 @task(cache_policy=NO_CACHE)
 def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files: int | None = None,
               budget_bytes: int | None = None):
-    replica = OcflStore(settings.replica_root) if settings.replica_root else None
-    store = OcflStore(settings.storage_root)
+    store, replica = open_ocfl_roots(settings)
     percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
     gone = tombstoned_ids(settings.storage_root)
     trusted = trusted_certificates(settings)

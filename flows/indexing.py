@@ -1,5 +1,6 @@
-"""Index an AIP's head version. When the index is down the AIP stays archived and the
-case is queued; ``reindex`` (or the next ingest) drains the queue."""
+"""Index an AIP's head version. When the index is down, or refuses some of its pages, the AIP
+stays archived and queued, and the caller gets a problem to report (E604, E606); ``reindex``
+(or the next ingest) drains the queue."""
 
 from __future__ import annotations
 
@@ -13,33 +14,54 @@ from archive.catalog.record import dequeue_indexed, record_indexing_failure
 from archive.records import ocfl_id_for
 from archive.storage import Store
 from config import Settings
+from dissemination.search.base import IndexReport
 from dissemination.search.from_aip import pages_of_object
 from dissemination.search.registry import open_index
+from schemas.errors import Problem
 
 
 @task(cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 4, 16])
-def _index(aip_id: str, settings: Settings, store: Store) -> int:
+def _index(aip_id: str, settings: Settings, store: Store) -> IndexReport:
+    """Replace the AIP's pages; pages the index refused are in the report (not retried here:
+    the bulk client already retried what can succeed later)."""
     index = open_index(settings)
     index.delete_aip(aip_id)
-    report = index.index_pages(pages_of_object(store, ocfl_id_for(aip_id), aip_id))
-    return report.indexed
+    return index.index_pages(pages_of_object(store, ocfl_id_for(aip_id), aip_id))
 
 
-def index_aip(aip_id: str, settings: Settings, store: Store) -> bool:
-    """Index one AIP; on failure queue it instead of failing the ingest."""
+def refused_pages(aip_id: str, report: IndexReport) -> Problem | None:
+    """E604 naming how many pages the index refused and the first reason, or None."""
+    if not report.errors:
+        return None
+    total = report.indexed + len(report.errors)
+    return Problem.of("E604", aip_id, expected=total, found=len(report.errors), fatal=False,
+                      reason=report.errors[0].message[:300])
+
+
+def index_aip(aip_id: str, settings: Settings, store: Store) -> Problem | None:
+    """Index one AIP; None when every page is in the index. Otherwise the AIP stays queued and
+    the problem (E606 index unavailable, E604 pages refused) is logged and returned for the
+    caller's outcome: a failed indexing never fails an ingest and never passes for a success."""
     version = store.head(ocfl_id_for(aip_id)) or 0  # indexing reads this head or a newer one
     try:
-        _index(aip_id, settings, store)
+        problem = refused_pages(aip_id, _index(aip_id, settings, store))
     except Exception as exc:  # the index being down must never lose an archived AIP
-        get_run_logger().warning("indexing %s failed, queued: %s", aip_id, exc)
+        problem = Problem.of("E606", aip_id, fatal=False, reason=f"{type(exc).__name__}: {exc}"[:1000])
+    if problem is not None:
+        get_run_logger().warning("%s [%s]", problem.message, problem.code)
         with session(settings.catalog_url) as s:
-            record_indexing_failure(s, aip_id, version, str(exc))
+            record_indexing_failure(s, aip_id, version, problem.message)
             s.commit()
-        return False
+        return problem
     with session(settings.catalog_url) as s:
         dequeue_indexed(s, aip_id, version)
         s.commit()
-    return True
+    return None
+
+
+def index_queued(settings: Settings, store: Store) -> list[Problem]:
+    """Index every queued AIP; the problems of those that stay queued."""
+    return [p for aip_id in queued(settings) if (p := index_aip(aip_id, settings, store))]
 
 
 def queued(settings: Settings) -> list[str]:

@@ -45,7 +45,7 @@ from flows._runtime import (
     trusted_certificates,
 )
 from flows._work import work_folder
-from flows.indexing import index_aip, queued
+from flows.indexing import index_queued
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
@@ -250,8 +250,7 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         problems = [*checked.report.problems, *_problems_from_ocr(results)]
         for sub in _submissions(checked, results):
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
-        for aip_id in queued(settings):
-            index_aip(aip_id, settings, store)
+        problems += index_queued(settings, store)
     public = [p.public() for p in problems]
     _hold(held, settings)
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",

@@ -29,11 +29,13 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
     handle = index.begin_rebuild()
     for object_id in store.object_ids():
         aip_id = aip_id_of_object(object_id)
-        indexed[aip_id] = store.head(object_id) or 0  # the rebuild reads this head or a newer one
+        head = store.head(object_id) or 0  # the rebuild reads this head or a newer one
         report = index.index_pages(pages_of_object(store, object_id, aip_id), target=handle)
         objects += 1
         pages += report.indexed
         errors += [str(e) for e in report.errors]
+        if not report.errors:  # an AIP with refused pages stays queued
+            indexed[aip_id] = head
     index.finish_rebuild(handle)
     with session(settings.catalog_url) as s:
         for aip_id, version in indexed.items():

@@ -35,7 +35,7 @@ from archive.storage import Store
 from config import Settings
 from flows._runtime import open_store
 from flows._work import work_folder
-from flows.indexing import index_aip, queued
+from flows.indexing import index_queued
 from flows.ingest_batch import SOFTWARE, commit_case, record
 from ingest.manifest import BatchManifest
 from ingest.ocr import ocr_documents
@@ -79,8 +79,7 @@ def retry_ocr(settings: Settings, case_number: str | None = None,
     with work_folder(settings.work_root, "retry-ocr") as work:
         for aip_id, documents in sorted(failed.items()):
             _retry_case(aip_id, documents, work / aip_id, store, settings, outcome)
-        for aip_id in queued(settings):
-            index_aip(aip_id, settings, store)
+        index_queued(settings, store)  # an AIP not indexed stays queued; index_aip logs why
     return outcome
 
 

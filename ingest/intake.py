@@ -8,7 +8,10 @@ Every way in (zip upload, chunked upload, hot folder) ends in ``admit`` then
 ``run_submission``: the ingest callable runs, an archived batch's originals are removed
 (the flow only says "archived" after the AIP is stored and verified), a rejected batch is
 moved whole into quarantine, and an error leaves the batch in ``ready/`` for the next run
-(``pending_batches``). Uploads are streamed to disk in chunks and size-limited; zips are
+(``pending_batches``). One process at a time ingests an admitted batch: it holds the slot's
+lock (``archive.locks``: a PostgreSQL advisory lock when the catalog is on PostgreSQL, so API
+processes and hot-folder takers on several machines exclude each other; lock files in
+``.locks/`` otherwise); a crash releases it. Uploads are streamed to disk in chunks and size-limited; zips are
 inspected member by member before a single byte is extracted, and are extracted only into a
 hidden folder inside the intake area.
 """
@@ -26,14 +29,14 @@ import time
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel
 
+from archive.locks import FileLocks, Locks
 from ingest._move import move_tree, write_json_atomic
 from ingest.manifest import MANIFEST_NAME, MAX_MANIFEST_DEPTH, ManifestTooDeep, parse_manifest_json
 from schemas.errors import (
@@ -552,7 +555,11 @@ def admit(src: Path, intake_root: Path, *, result_path: Path, batch_name: str | 
     origin = {"result_path": str(result_path), "source": source, "station_id": station_id,
               "name_encoding": name_encoding}
     write_json_atomic(slot / "origin.json", json.dumps(origin, ensure_ascii=False))
-    dest = move_tree(src, slot / (batch_name or src.name))
+    try:
+        dest = move_tree(src, slot / (batch_name or src.name))
+    except BaseException:
+        shutil.rmtree(slot, ignore_errors=True)  # never leave an empty slot behind
+        raise
     write_result(result_path, SubmissionResult(batch_id=dest.name, status="queued",
                                                name_encoding=name_encoding))
     return dest
@@ -608,26 +615,22 @@ def _count_failure(slot: Path, error: dict) -> int:
     return count + 1
 
 
-@contextmanager
-def _slot_lock(slot: Path) -> Iterator[bool]:
-    """An exclusive, non-blocking lock on an admitted batch: one ingest at a time, any process."""
-    with (slot / ".lock").open("a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+def intake_locks(intake_root: Path) -> Locks:
+    """The embedded default's slot locks: files in ``.locks/`` of the intake area."""
+    return FileLocks(intake_root / ".locks")
 
 
-def run_submission(batch_dir: Path, submit: Submit, *, quarantine_root: Path) -> SubmissionResult:
+def run_submission(batch_dir: Path, submit: Submit, *, quarantine_root: Path,
+                   locks: Locks | None = None) -> SubmissionResult:
     """Run the ingest callable on an admitted batch and settle it; report to its origin.
 
     This is an edge (background worker, hot folder loop): an unexpected exception becomes an
     ``error`` result with code E999 and the batch stays in ``ready/`` to be retried, at most
-    ``MAX_INGEST_ATTEMPTS`` times before it goes to quarantine. A batch
-    another process is already ingesting is left alone and reported as ``processing``."""
-    with _slot_lock(batch_dir.parent) as locked:
+    ``MAX_INGEST_ATTEMPTS`` times before it goes to quarantine. A batch another process is already
+    ingesting (or has settled meanwhile) is left alone and reported as ``processing``, and nothing
+    is written to its origin."""
+    locks = locks or intake_locks(batch_dir.parent.parent.parent)
+    with locks.try_hold(f"intake-slot:{batch_dir.parent.name}") as locked:
         if not locked or not batch_dir.is_dir():
             return SubmissionResult(batch_id=batch_dir.name, status="processing")
         return _run_locked(batch_dir, submit, quarantine_root)

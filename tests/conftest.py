@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,12 @@ _prefect_home = tempfile.mkdtemp(prefix="juanzong-prefect-")
 os.environ.setdefault("PREFECT_HOME", _prefect_home)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-# Flows run in-process start Prefect's ephemeral server; on a busy 2-core CI machine it can take
-# far longer than Prefect's default wait, and the test would fail on the clock, not on the code.
+# Flows run in-process start Prefect's API; on a busy 2-core CI machine it can take far longer
+# than Prefect's default wait, and the test would fail on the clock, not on the code.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
+# A CLI command run without PREFECT_API_URL leaves a shared Prefect server and a command runner
+# (flows/_prefect_server.py, cli/_runner.py): let them go a minute after the tests' last use.
+os.environ.setdefault("JUANZONG_PREFECT_SERVER_IDLE_SECONDS", "60")
 
 
 def need_shared(*parts: str) -> Path:
@@ -41,6 +45,52 @@ def make_corpus(out: Path, *args: str) -> Path:
     subprocess.run([sys.executable, str(script), str(out), *args], check=True,
                    stdout=subprocess.DEVNULL)
     return sorted(p for p in out.iterdir() if p.is_dir() and p.name != "ground_truth")[0]
+
+
+def pg_url() -> str:
+    """The test PostgreSQL server's URL, or skip."""
+    url = os.environ.get("JUANZONG_TEST_PG_URL")
+    if not url:
+        pytest.skip("JUANZONG_TEST_PG_URL is not set: start one with scripts/postgres.sh start DIR")
+    return url
+
+
+def fresh_pg_database() -> str:
+    """A new, empty database on the test server (a fresh catalog, as a new installation has)."""
+    import sqlalchemy as sa
+
+    base = pg_url()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop a database made by ``fresh_pg_database``, closing this process's connections first."""
+    import sqlalchemy as sa
+
+    from archive.catalog.db import open_catalog
+
+    if open_catalog.cache_info().currsize:
+        open_catalog.cache_clear()  # engines of dropped databases must not be reused
+    admin = sa.create_engine(pg_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, tmp_path) -> str:
+    """One catalog per test, on SQLite and on PostgreSQL (a fresh database, dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+        return
+    url = fresh_pg_database()
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

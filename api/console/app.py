@@ -7,12 +7,12 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.console import audits, cases, home, operations, quarantine, reading, review, system
+from api.console import audits, cases, changes, home, operations, quarantine, reading, review, system
 from api.console.operations import Operations
 from api.console.web import ConsoleRoute
 from config import Settings
 
-PAGE_MODULES = (home, quarantine, review, reading, cases, audits, operations, system)
+PAGE_MODULES = (home, quarantine, review, reading, changes, cases, audits, operations, system)
 
 
 def console_router(settings: Settings) -> APIRouter:

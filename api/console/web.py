@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -37,6 +38,16 @@ LANG_COOKIE = "jz_lang"
 SESSION_HOURS = 8
 _TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")),
                          autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def _pretty(value: Any) -> str:
+    """A value as a person reads it: text as it is, anything else as indented JSON (CJK kept)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=1, default=str)
+
+
+_TEMPLATES.filters["pretty"] = _pretty
 STATUS = {"E801": 401, "E802": 403, "E805": 403, "E807": 403, "E509": 403, "E152": 403, "E810": 403}
 
 

@@ -1,4 +1,9 @@
-"""Open the catalog: create the engine and bring the schema to the newest migration."""
+"""Open the catalog: create the engine and bring the schema to the newest migration.
+
+Processes that start together on a new catalog take turns at the migrations: on PostgreSQL
+under a transaction-scoped advisory lock (the second finds the schema at head and does
+nothing, instead of dying on ``UniqueViolation ... alembic_version``), on SQLite under a lock
+file beside the database."""
 
 from __future__ import annotations
 
@@ -9,11 +14,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from archive.locks import FileLocks, lock_key, sqlite_lock_folder
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = "catalog-migrations"
 
 
 def alembic_config(url: str) -> Config:
@@ -38,13 +47,21 @@ def open_catalog(url: str) -> Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        with FileLocks(sqlite_lock_folder(url)).hold(MIGRATION_LOCK):
+            _upgrade(engine, url)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        _upgrade(engine, url, advisory_lock=True)
+    return engine
+
+
+def _upgrade(engine: Engine, url: str, *, advisory_lock: bool = False) -> None:
     with engine.begin() as conn:
+        if advisory_lock:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(MIGRATION_LOCK)})
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-    return engine
 
 
 @contextmanager

@@ -320,3 +320,13 @@ class CaseChange(SQLModel, table=True):
     decided_at: datetime | None = None
     reason: str = ""
     version: int | None = None  # the AIP version that applied an approved change
+
+
+class StorageRoot(SQLModel, table=True):
+    """The identity of a storage root this catalog describes (``archive.storage.identity``):
+    a process pointed at another root is refused instead of being handed an empty one."""
+
+    role: str = Field(primary_key=True, max_length=32)  # primary | replica
+    root_id: str = Field(max_length=64)
+    first_path: str  # where the root was when recorded; named in refusals
+    recorded_at: datetime = Field(default_factory=utcnow)

@@ -6,13 +6,18 @@ rejects any layout it does not implement (E071) and it implements 0002 and 0003 
 0003 is the registered extension it accepts. Inventories use sha512 with a sha256
 fixity block; unchanged files are not copied again (forward-delta dedup).
 
-Atomic commit: the version is built in ``extensions/juanzong-staging/<uuid>/`` (the
-validator skips the storage root's extensions directory), its digests are re-read
+Atomic commit: the version is built in ``extensions/juanzong-staging/<object key>-<uuid>/``
+(the validator skips the storage root's extensions directory), its digests are re-read
 and checked, then a new object appears with one rename of its topmost new directory,
 or a new version directory is renamed into an existing object and the root inventory
 and its sidecar are replaced last with ``os.replace``. A crash before the version
 rename leaves nothing visible; a crash between that rename and the inventory switch is
 rolled forward by ``recover`` (the version directory is complete and verified by then).
+
+Writers of one object take turns under that object's lock (``archive.locks``): PostgreSQL
+advisory locks when the catalog is on PostgreSQL (writers on several machines), ``fcntl``
+files in ``extensions/juanzong-locks/`` by default. Writers of different objects run at once;
+each removes only its own object's staging left by a crashed writer.
 
 OCFL inventories carry no file sizes, so each version's content sizes are kept in the
 object extension ``extensions/juanzong-sizes/vN.json``; audits use them to report a
@@ -37,6 +42,7 @@ from types import EllipsisType
 from urllib.parse import quote
 
 from archive.fixity import digest_files
+from archive.locks import FileLocks, Locks
 from archive.storage.base import FileRecord, StaleHead, Store, VersionInfo
 from schemas.errors import InputRejected, NotFound, VerificationFailed
 
@@ -50,6 +56,7 @@ LAYOUT = "0003-hash-and-id-n-tuple-storage-layout"
 LAYOUT_DESCRIPTION = ("Extension 0003: Hashed Truncated N-tuple Trees with Object ID "
                       "Encapsulating Directory for OCFL Storage Hierarchies")
 STAGING_EXTENSION = "juanzong-staging"
+LOCKS_EXTENSION = "juanzong-locks"
 SIZES_EXTENSION = "juanzong-sizes"
 _VERSION_RE = re.compile(r"^v([1-9]\d*)$")
 
@@ -154,11 +161,16 @@ def plan_version(object_id: str, previous: dict | None, sources: list[SourceFile
 
 
 class OcflStore(Store):
-    """An OCFL 1.1 storage root; created (empty) on first use."""
+    """An OCFL 1.1 storage root; created (empty) on first use.
 
-    def __init__(self, root: Path, *, jobs: int = 0) -> None:
+    ``locks`` serialise the writers of each object; the default, lock files inside the root,
+    suits writers on one machine."""
+
+    def __init__(self, root: Path, *, jobs: int = 0, locks: Locks | None = None) -> None:
         self.root = Path(root)
         self.jobs = jobs
+        self._given_locks = locks
+        self.locks = locks or FileLocks(self.root / "extensions" / LOCKS_EXTENSION)
         self._init_root()
 
     # --- layout ---------------------------------------------------------------------
@@ -171,17 +183,29 @@ class OcflStore(Store):
         return self.root / object_path_for(object_id)
 
     def _init_root(self) -> None:
-        """Create the root's declaration files, holding a lock on the root folder: two flows
-        opening a new root at once must not take each other's half-made root for a foreign one."""
+        """Create the root's declaration files under a lock: two flows opening a new root at
+        once must not take each other's half-made root for a foreign one."""
         namaste = self.root / ROOT_NAMASTE
         if namaste.exists():
             return
         self.root.mkdir(parents=True, exist_ok=True)
+        with self._root_lock():
+            if not namaste.exists():
+                self._create_root(namaste)
+
+    @contextmanager
+    def _root_lock(self) -> Iterator[None]:
+        """The given locks (shared storage: NFS refuses ``flock`` on a directory), else an
+        ``flock`` on the root folder itself (the embedded default: a lock file would make the
+        new root non-empty)."""
+        if self._given_locks is not None:
+            with self._given_locks.hold("ocfl-root-init"):
+                yield
+            return
         fd = os.open(self.root, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            if not namaste.exists():
-                self._create_root(namaste)
+            yield
         finally:
             os.close(fd)
 
@@ -271,32 +295,35 @@ class OcflStore(Store):
 
     # --- writing --------------------------------------------------------------------
 
+    @staticmethod
+    def staging_prefix(object_id: str) -> str:
+        """Names of one object's staging entries start with this."""
+        return hashlib.sha256(object_id.encode("utf-8")).hexdigest()[:24] + "-"
+
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One writer per storage root; stale staging from a crashed writer is removed first."""
+    def _locked(self, object_id: str) -> Iterator[str]:
+        """One writer per object; staging a crashed writer of this object left is removed first.
+        Yields the prefix of this writer's staging names."""
         self.staging_root.mkdir(parents=True, exist_ok=True)
-        with open(self.staging_root / "commit.lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                for entry in self.staging_root.iterdir():
-                    if entry.name != "commit.lock":
-                        shutil.rmtree(entry, ignore_errors=True)
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        prefix = self.staging_prefix(object_id)
+        with self.locks.hold(f"ocfl-object:{object_id}"):
+            for entry in self.staging_root.iterdir():
+                if entry.name.startswith(prefix):
+                    shutil.rmtree(entry, ignore_errors=True)
+            yield prefix
 
     def commit(self, object_id: str, src_dir: Path, *, message: str, agent: str,
                created: datetime | None = None, expected_head: int | None | EllipsisType = ...) -> int:
         if not src_dir.is_dir():
             raise NotFound("E999", str(src_dir), reason="commit source folder does not exist")
-        with self._locked():
+        with self._locked(object_id) as prefix:
             self.recover(object_id)
             if expected_head is not ... and self.head(object_id) != expected_head:
                 raise StaleHead(object_id, expected_head, self.head(object_id))
             sources = scan_source(src_dir, self.jobs)
             plan = plan_version(object_id, self.inventory(object_id), sources, message=message, agent=agent,
                                 created=created or datetime.now(timezone.utc))
-            stage = self.staging_root / uuid.uuid4().hex
+            stage = self.staging_root / f"{prefix}{uuid.uuid4().hex}"
             try:
                 self._build_and_publish(object_id, plan, stage)
             finally:
@@ -320,7 +347,7 @@ class OcflStore(Store):
         (obj / sizes_name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(stage / "object" / sizes_name, obj / sizes_name)
         os.rename(stage / "object" / name, obj / name)
-        self._switch_root_inventory(obj, obj / name)
+        self._switch_root_inventory(object_id, obj / name)
 
     def _write_version(self, plan: VersionPlan, obj: Path) -> None:
         """Copy new content, check it by re-reading, write the version inventory and the sizes record."""
@@ -347,9 +374,10 @@ class OcflStore(Store):
         _write_file(folder / INVENTORY, data)
         _write_file(folder / SIDECAR, sidecar_bytes(data))
 
-    def _switch_root_inventory(self, obj: Path, version_dir: Path) -> None:
+    def _switch_root_inventory(self, object_id: str, version_dir: Path) -> None:
         """Make the object's root inventory the version's (inventory first, sidecar right after)."""
-        tmp = self.staging_root / f"switch-{uuid.uuid4().hex}"
+        obj = self.object_dir(object_id)
+        tmp = self.staging_root / f"{self.staging_prefix(object_id)}switch-{uuid.uuid4().hex}"
         tmp.mkdir()
         try:
             for name in (INVENTORY, SIDECAR):
@@ -364,10 +392,10 @@ class OcflStore(Store):
         """Remove the whole object (disposal): one rename takes it out of the hierarchy, then the
         renamed tree is deleted; emptied tuple folders go too. False when there was no object."""
         obj = self.object_dir(object_id)
-        with self._locked():
+        with self._locked(object_id) as prefix:
             if not obj.is_dir():
                 return False
-            doomed = self.staging_root / f"purge-{uuid.uuid4().hex}"
+            doomed = self.staging_root / f"{prefix}purge-{uuid.uuid4().hex}"  # a crash leaves it to the next writer
             os.rename(obj, doomed)
             shutil.rmtree(doomed)
             folder = obj.parent
@@ -389,5 +417,5 @@ class OcflStore(Store):
                    if (obj / n).is_file()) and (obj / SIDECAR).is_file()
         if same:
             return False
-        self._switch_root_inventory(obj, top)
+        self._switch_root_inventory(object_id, top)
         return True

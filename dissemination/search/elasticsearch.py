@@ -1,8 +1,11 @@
 """Elasticsearch 8 backend (works with ES 9 through the client's REST compatibility).
 
-One document per page in a versioned index (``{prefix}-pages-{ns}``) behind the alias
-``{prefix}-pages``; a rebuild writes a new versioned index and swaps the alias in one
-``update_aliases`` call. Mappings are explicit and ``dynamic: strict`` (schemas/index/pages.json).
+One document per page in a versioned index behind the alias ``{prefix}-pages``, which names
+exactly one write index. The first index has a fixed name (``{prefix}-pages-000001``) and is
+created with its alias in one request, so processes that start together on a new cluster race
+on a create that only one wins (the others get ``resource_already_exists_exception`` and use
+the winner's): never two indices behind the alias. A rebuild writes a new versioned index
+(``{prefix}-pages-{ns}``) and swaps the alias, write flag included, in one ``update_aliases`` call. Mappings are explicit and ``dynamic: strict`` (schemas/index/pages.json).
 Terms are ``match_phrase`` queries: with the default ``standard`` analyzer a Han character is one
 token, so a phrase query matches a word; ``cjk`` (analysis-common), IK or smartcn are a setting.
 The access filter is a ``bool.filter`` clause of the same request.
@@ -16,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError, helpers
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from dissemination.search.base import (
     READERS_VOLUME, Health, IndexPage, IndexReport, RebuildHandle, SearchHit, SearchIndex, SearchQuery,
@@ -25,6 +28,7 @@ from dissemination.search.base import (
 from schemas import load_json
 from schemas.errors import Problem, Unavailable
 
+FIRST_INDEX = "000001"
 CHUNK_PAGES = 500
 CHUNK_BYTES = 10 * 1024 * 1024
 _FILTER_FIELDS = {"party": "parties"}
@@ -66,16 +70,34 @@ class ElasticsearchIndex(SearchIndex):
         self.es.indices.create(index=name, **index_body(self.analyzer))
         return name
 
-    def _backing(self) -> list[str]:
+    def _aliases(self) -> dict[str, bool]:
+        """Index behind the alias -> whether it is the write index."""
         try:
-            return sorted(self.es.indices.get_alias(name=self.alias))
+            found = self.es.indices.get_alias(name=self.alias)
         except NotFoundError:
-            return []
+            return {}
+        return {index: bool(entry["aliases"][self.alias].get("is_write_index"))
+                for index, entry in found.items()}
+
+    def _backing(self) -> list[str]:
+        return sorted(self._aliases())
 
     def _ensure(self) -> None:
-        if not self._backing():
-            name = self._new_index()
-            self.es.indices.update_aliases(actions=[{"add": {"index": name, "alias": self.alias}}])
+        """Make the first index and its alias unless they exist (idempotent, safe when racing)."""
+        aliases = self._aliases()
+        if len(aliases) > 1 and not any(aliases.values()):
+            raise Unavailable("E605", self.alias, found=", ".join(sorted(aliases)))
+        if aliases:
+            return
+        first = f"{self.alias}-{FIRST_INDEX}"
+        try:
+            self.es.indices.create(index=first, aliases={self.alias: {"is_write_index": True}},
+                                   **index_body(self.analyzer))
+        except BadRequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise
+            if not self._aliases():  # the first index outlived its alias: put the alias back
+                self.es.indices.update_aliases(actions=[_add_write(first, self.alias)])
 
     def begin_rebuild(self) -> RebuildHandle:
         return RebuildHandle(name=self._new_index())
@@ -84,7 +106,7 @@ class ElasticsearchIndex(SearchIndex):
         old = self._backing()
         self.es.indices.refresh(index=handle.name)
         actions = [{"remove": {"index": i, "alias": self.alias}} for i in old]
-        self.es.indices.update_aliases(actions=[*actions, {"add": {"index": handle.name, "alias": self.alias}}])
+        self.es.indices.update_aliases(actions=[*actions, _add_write(handle.name, self.alias)])
         for index in old:
             self.es.indices.delete(index=index)
 
@@ -154,6 +176,10 @@ class ElasticsearchIndex(SearchIndex):
             return Health(ok=False, detail=f"{self.alias}: {exc}")
         return Health(ok=status in ("green", "yellow"),
                       detail=f"elasticsearch cluster {status}; {self.alias} -> {', '.join(backing) or 'none yet'}")
+
+
+def _add_write(index: str, alias: str) -> dict[str, Any]:
+    return {"add": {"index": index, "alias": alias, "is_write_index": True}}
 
 
 def _actions(pages: Iterable[IndexPage], index: str) -> Iterator[dict[str, Any]]:

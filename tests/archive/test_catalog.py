@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -51,6 +49,7 @@ from flows import indexing, reindex
 from ingest.manifest import CaseMeta, FileEntry, Party, read_manifest
 from ingest.records import OcrResult, PageText
 from ingest.sample import write_sample_batch
+from schemas.errors import Problem
 from tests.archive.conftest import pkg_make_submission
 
 Result = TypeVar("Result")
@@ -58,26 +57,6 @@ Result = TypeVar("Result")
 TABLES = {"principal", "station", "batch", "submittedfile", "case", "document", "page", "aip",
           "aipversion", "certificate", "preservationevent", "auditrun", "auditfinding",
           "disseminationrequest", "issuedcopy", "lawyerauthorisation", "indexqueueitem"}
-
-
-def _pg_url() -> str:
-    url = os.environ.get("JUANZONG_TEST_PG_URL")
-    if not url:
-        pytest.skip("JUANZONG_TEST_PG_URL is not set: start one with scripts/postgres.sh start DIR")
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    base = _pg_url()
-    schema_db = f"t_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{schema_db}"'))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + schema_db
 
 
 def _case(number: str) -> CaseMeta:
@@ -423,10 +402,10 @@ def test_a_version_queued_while_an_older_one_is_indexed_stays_queued(catalog_url
     settings, store, batch, aip_id = _indexed_archive(catalog_url, tmp_path)
     assert _while_first_write_waits(open_catalog(catalog_url),
                                     lambda: indexing.index_aip(aip_id, settings, store),
-                                    lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+                                    lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src")) is None
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 2)
     assert _queued(catalog_url) == {aip_id: 3}
-    assert indexing.index_aip(aip_id, settings, store)
+    assert indexing.index_aip(aip_id, settings, store) is None
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
     assert _queued(catalog_url) == {}
 
@@ -440,13 +419,13 @@ def test_a_version_queued_while_the_index_is_rebuilt_stays_queued(catalog_url, t
     assert (outcome.objects, outcome.errors) == (1, [])
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 2)
     assert _queued(catalog_url) == {aip_id: 3}
-    assert indexing.index_aip(aip_id, settings, store)
+    assert indexing.index_aip(aip_id, settings, store) is None
     assert _findable_pages(settings, batch) == _pages_up_to(batch, 3)
     assert _queued(catalog_url) == {}
 
 
 @flow(name="index-aip", validate_parameters=False)
-def _index_as_flows_do(aip_id: str, settings: Settings, store: OcflStore) -> bool:
+def _index_as_flows_do(aip_id: str, settings: Settings, store: OcflStore) -> Problem | None:
     """``index_aip`` inside a flow run, as the ingest and OCR-retry flows call it (its failure
     path logs to the run)."""
     return indexing.index_aip(aip_id, settings, store)
@@ -475,9 +454,10 @@ def test_a_failed_indexing_counts_its_attempt_on_an_entry_an_ingest_queued_meanw
     with session(catalog_url) as s:
         dequeue_indexed(s, aip_id, 1)  # v1 was indexed before the index went down
         s.commit()
-    assert not _while_first_write_waits(open_catalog(catalog_url),
-                                        lambda: _index_as_flows_do(aip_id, settings, store),
-                                        lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    problem = _while_first_write_waits(open_catalog(catalog_url),
+                                       lambda: _index_as_flows_do(aip_id, settings, store),
+                                       lambda: _commit_and_queue(catalog_url, store, batch, tmp_path / "src"))
+    assert problem is not None and problem.code == "E606"
     with session(catalog_url) as s:
         item = s.get_one(IndexQueueItem, aip_id)
         assert (item.version, item.attempts) == (2, 1) and "Connection refused" in item.last_error

@@ -22,8 +22,8 @@ def _case(number: str, *, case_type: str = "民事", retention: str = "60年", c
 
 
 @pytest.fixture
-def catalog(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+def catalog(catalog_url: str) -> str:
+    url = catalog_url
     with session(url) as s:
         for case in (_case("（2023）粤0104民初1号"), _case("（2023）粤0104民初2号"),
                      _case("（2023）粤0104执3号", case_type="执行", retention="20年"),

@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from archive import accounts, review
 from archive.catalog import session
-from archive.catalog.models import Case, Document
+from archive.catalog.models import Case, CaseChange, Document
 from config.settings import Settings
 from ingest.sample import CASE_NUMBER, SAMPLE_READER
 from schemas.errors import InputRejected
@@ -28,6 +28,7 @@ ROLE_USERS = {"sysadmin": "sys.admin", "secadmin": "sec.admin", "secauditor": "s
               "archivist": "li.archivist", "auditor": "zhao.auditor"}
 BAD_RETENTION = "30年"
 OTHER_ARCHIVIST_KEY: dict[str, str] = {}
+NEW_PARTY = {"role": "第三人", "kind": "person", "name": "赵六", "id_number": "440106199001019999"}
 
 
 @dataclass
@@ -94,6 +95,9 @@ def console_home(tmp_path_factory: pytest.TempPathFactory) -> ConsoleHome:
         case = s.get(Case, archived.case_number)
         case.status = "archived"
         s.add(case)
+        s.add(CaseChange(id="held-parties-change", case_number=case.case_number, kind="parties",
+                         old={"value": case.parties}, new={"value": [*case.parties, NEW_PARTY]},
+                         batch_id="GZZY-SM03-20240101-999", station_id="GZZY-SM03"))
         s.commit()
     home = ConsoleHome(settings=settings, archived_case=archived.case_number, aip_id=archived.aip_id,
                        request_id=pending_request(settings, archived.case_number),
@@ -150,4 +154,4 @@ def targets(console_home) -> dict[str, str]:
         doc = s.exec(select(Document).where(Document.aip_id == console_home.aip_id)).first()
     return {"qid": console_home.quarantine_id, "rid": console_home.request_id, "aip": console_home.aip_id,
             "doc": doc.document_id, "fdoc": flagged.document_id, "fpage": str(flagged.page),
-            "user": ROLE_USERS["auditor"]}
+            "user": ROLE_USERS["auditor"], "change": "held-parties-change"}

@@ -1,5 +1,5 @@
 """Migrations 0002 (the notification outbox) and 0003 (a lawyer's licence on each request)
-go up and down again."""
+go up and down again, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, inspect
 from archive.catalog.db import alembic_config
 
 
-def test_0002_upgrade_and_downgrade(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+def test_0002_upgrade_and_downgrade(catalog_url) -> None:
+    url = catalog_url
     cfg = alembic_config(url)
     command.upgrade(cfg, "0001")
     assert "notification" not in inspect(create_engine(url)).get_table_names()
@@ -22,8 +22,8 @@ def test_0002_upgrade_and_downgrade(tmp_path) -> None:
     assert "notification" not in inspect(create_engine(url)).get_table_names()
 
 
-def test_0003_adds_the_licence_to_existing_requests(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+def test_0003_adds_the_licence_to_existing_requests(catalog_url) -> None:
+    url = catalog_url
     cfg = alembic_config(url)
     command.upgrade(cfg, "0002")
     engine = create_engine(url)

@@ -115,7 +115,7 @@ def test_accept_takes_pages_or_the_whole_document_but_never_an_unflagged_page(ho
     assert document_id not in {i.document_id for i in review.pending(home.settings.catalog_url)}
 
 
-def test_a_document_unreadable_as_a_whole_waits_for_review_page_by_page(tmp_path: Path) -> None:
+def test_a_document_unreadable_as_a_whole_waits_for_review_page_by_page(tmp_path: Path, catalog_url: str) -> None:
     """OCR that could not even open a document returns no pages; the catalog still lists each
     of its pages for the archivist."""
     batch = write_sample_batch(tmp_path / "sample", seed=2)
@@ -127,7 +127,7 @@ def test_a_document_unreadable_as_a_whole_waits_for_review_page_by_page(tmp_path
                     engine="tesseract", engine_version="5", languages="chi_sim", error="cannot read",
                     started_at=now, finished_at=now)
     sub = CaseSubmission(manifest=manifest, case=case, documents=(SubmittedDocument(entry=entry, ocr=ocr),))
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    url = catalog_url
     with session(url) as s:
         upsert_case(s, case)
         record_aip_version(s, sub, BuiltAip(aip_id=sub.aip_id, case_number=case.case_number, bag_dir=tmp_path,

@@ -1,0 +1,32 @@
+"""Decisions taken in the console reach the archive: a held change approved by an archivist makes
+a new AIP version that carries it, and the decision names the person."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from archive.catalog import session
+from archive.catalog.models import Aip, Case, PreservationEvent
+from flows.case_change import list_one
+from tests.console.conftest import NEW_PARTY
+
+
+def test_approving_a_held_change_makes_a_version_naming_the_archivist(as_role, console_home):
+    url = console_home.settings.catalog_url
+    client, csrf = as_role("archivist")
+    with session(url) as s:
+        head = s.get(Aip, console_home.aip_id).head_version
+    page = client.get("/console/changes/held-parties-change")
+    assert page.status_code == 200 and NEW_PARTY["name"] in page.text
+    r = client.post("/console/changes/held-parties-change/approve", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text[:500]
+    change = list_one(console_home.settings, "held-parties-change")
+    assert change.status == "approved" and change.decided_by == "user:li.archivist"
+    with session(url) as s:
+        assert s.get(Aip, console_home.aip_id).head_version == change.version == head + 1
+        assert NEW_PARTY["name"] in {p["name"] for p in s.get(Case, console_home.archived_case).parties}
+        events = s.exec(select(PreservationEvent).where(PreservationEvent.aip_id == console_home.aip_id,
+                                                        PreservationEvent.agent == "user:li.archivist")).all()
+    assert events, "the decision is a preservation event naming the archivist"
+    again = client.post("/console/changes/held-parties-change/approve", data={"csrf": csrf})
+    assert again.status_code in (409, 422) and "E167" in again.text
