@@ -6,18 +6,18 @@ from importlib.metadata import version
 
 from fastapi import FastAPI
 
-from archive.auditlog import configure_log
 from config import Settings
 from api.changes import change_router
 from api.console.app import mount_console
 from api.reading import reading_router
 from api.search import search_router
 from api.stations import station_router
+from flows._runtime import bind_journals
 from flows.submission import flow_submit
 
 
 def create_app(settings: Settings) -> FastAPI:
-    configure_log(settings.catalog_url, settings.home / "log")
+    bind_journals(settings)
     app = FastAPI(title="Juanzong 卷宗", version=version("juanzong"))
 
     @app.get("/health")

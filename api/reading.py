@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -43,8 +41,8 @@ from config import Settings
 from dissemination import requests as rq
 from dissemination.access import Decision, Requester, Role
 from dissemination.identity import CatalogVerifier, IdentityVerifier
+from dissemination.keyed_id import requester_secret, server_secret
 from dissemination.notify import Notifier, OutboxNotifier
-from dissemination.watermark import mask_id
 from api.stations import hash_api_key, new_api_key
 from api._http import JsonErrorRoute
 from schemas.errors import InputRejected, describe
@@ -105,15 +103,7 @@ def caller_dependency(settings: Settings) -> Callable[..., Caller]:
 def link_secret(settings: Settings) -> bytes:
     """The HMAC key for download links, created once beside the dissemination key (0600)."""
     assert settings.dissemination_key is not None  # derived by Settings
-    path = settings.dissemination_key.with_name(LINK_SECRET_NAME)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(secrets.token_bytes(32))
-        tmp.replace(path)
-    return path.read_bytes()
+    return server_secret(settings.dissemination_key.with_name(LINK_SECRET_NAME))
 
 
 def sign_link(secret: bytes, request_id: str, expires: int) -> str:
@@ -184,7 +174,7 @@ class _Reading:
         requester = Requester(name=r.name, id_number=r.id_number, role=r.role,
                               licence_number=r.licence_number)
         request = ReadingRequest(case_number=body.case_number, requester=requester,
-                                 out_dir=self.settings.dip_root)
+                                 out_dir=self.settings.dip_root, created_by=caller.principal_id)
         refusal = self.refusal(requester, caller, case_facts(self.settings, body.case_number), body)
         if refusal is not None:
             rid = record_decision.fn(request, refusal, self.settings)
@@ -217,8 +207,9 @@ class _Reading:
         view = rq.get_request(self.settings.catalog_url, request_id)
         if view.status != "issued":
             raise InputRejected("E512", request_id, found=view.status)
-        if not caller.is_archivist and (not requester_id or mask_id(requester_id) != view.requester_id):
-            raise InputRejected("E513", request_id)
+        if not caller.is_archivist:
+            rq.check_requester(self.settings.catalog_url, request_id, requester_secret(self.settings),
+                               requester_id)
         expires = int(self.clock()) + self.settings.dip_link_ttl_hours * 3600
         token = sign_link(link_secret(self.settings), request_id, expires)
         return Link(url=f"{base}requests/{request_id}/dip?expires={expires}&token={token}",
@@ -242,7 +233,7 @@ class _Reading:
 
         view, files = rq.approve(self.settings.catalog_url, request_id, principal_id=caller.principal_id,
                                  issue=lambda rid: issue_request(rid, self.settings),
-                                 notifier=self.notifier)
+                                 notifier=self.notifier, four_eyes=self.settings.four_eyes_approval)
         return Decided(request=view, files=[Path(f).name for f in files])
 
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 from archive.fixity import digest_file
 from archive.storage.base import Store
 from archive.storage.ocfl import INVENTORY, SIDECAR, OcflStore
-from archive.verify import Finding, ocfl_of, verify_object
+from archive.verify import HEAD_KINDS, Finding, RecordedHead, check_head, ocfl_of, verify_object
 
 Mode = Literal["full", "sample", "signature"]
 QUARANTINE_EXTENSION = "juanzong-quarantine"
@@ -64,16 +64,33 @@ class AuditReport(BaseModel):
 def audit_store(store: Store, *, mode: Mode, sample_percent: float = 5.0,
                 object_ids: Iterable[str] | None = None, replica: Store | None = None,
                 trusted: list[x509.Certificate] | None = None, jobs: int = 2,
-                last_checked: Mapping[str, datetime] | None = None, seed: int | None = None) -> AuditReport:
-    """Audit ``object_ids`` (default: every object); repair from ``replica`` when given."""
+                last_checked: Mapping[str, datetime] | None = None, seed: int | None = None,
+                recorded: Mapping[str, RecordedHead] | None = None) -> AuditReport:
+    """Audit ``object_ids`` (default: every object); repair from ``replica`` when given. With
+    ``recorded`` (object id -> what catalog and log recorded) each head is compared too, and the
+    recorded objects storage lacks and the stored objects nobody recorded are findings."""
     ocfl = ocfl_of(store)
     report = AuditReport(mode=mode, started=datetime.now(timezone.utc), storage_root=str(ocfl.root))
-    ids = sorted(object_ids if object_ids is not None else ocfl.object_ids())
-    selection = _select_content(ocfl, ids, mode, sample_percent, last_checked or {}, seed)
+    stored = set(object_ids if object_ids is not None else ocfl.object_ids())
+    ids = sorted(stored | (set(recorded) if recorded is not None and object_ids is None else set()))
+    selection = _select_content(ocfl, [i for i in ids if i in stored], mode, sample_percent,
+                                last_checked or {}, seed)
     for object_id in ids:
-        _audit_one(ocfl, object_id, selection[object_id], report, replica, trusted, jobs)
+        head_findings = check_head(ocfl, object_id, recorded.get(object_id)) if recorded is not None else []
+        if object_id in stored:
+            _audit_one(ocfl, object_id, selection[object_id], report, replica, trusted, jobs, head_findings)
+        else:
+            _count_findings(report, head_findings)
     report.finished = datetime.now(timezone.utc)
     return report
+
+
+def _count_findings(report: AuditReport, findings: list[Finding]) -> None:
+    report.findings += findings
+    report.remaining += findings
+    report.checked += 1
+    report.objects_checked += 1
+    report.ok += 0 if findings else 1
 
 
 def _select_content(ocfl: OcflStore, ids: list[str], mode: Mode, percent: float,
@@ -98,8 +115,9 @@ def _select_content(ocfl: OcflStore, ids: list[str], mode: Mode, percent: float,
 
 
 def _audit_one(ocfl: OcflStore, object_id: str, content: object, report: AuditReport,
-               replica: Store | None, trusted: list[x509.Certificate] | None, jobs: int) -> None:
-    findings = verify_object(ocfl, object_id, trusted, content=content, jobs=jobs)  # type: ignore[arg-type]
+               replica: Store | None, trusted: list[x509.Certificate] | None, jobs: int,
+               head_findings: list[Finding]) -> None:
+    findings = head_findings + verify_object(ocfl, object_id, trusted, content=content, jobs=jobs)  # type: ignore[arg-type]
     _count(ocfl, object_id, content, report)
     report.findings += findings
     remaining = findings
@@ -111,7 +129,7 @@ def _audit_one(ocfl: OcflStore, object_id: str, content: object, report: AuditRe
             if not done:
                 break
             report.repaired += done
-            remaining = verify_object(ocfl, object_id, trusted, content=content, jobs=jobs)  # type: ignore[arg-type]
+            remaining = head_findings + verify_object(ocfl, object_id, trusted, content=content, jobs=jobs)  # type: ignore[arg-type]
             report.findings += [f for f in remaining if f not in report.findings]
     report.remaining += remaining
     report.checked += 1
@@ -162,7 +180,7 @@ def repair_finding(ocfl: OcflStore, replica: OcflStore, finding: Finding) -> Rep
     """Fix one finding in the primary if a good replica copy exists; None when it cannot be fixed here."""
     obj = ocfl.object_dir(finding.object_id)
     prefix = obj.relative_to(ocfl.root).as_posix()
-    if not finding.path.startswith(prefix + "/") or finding.kind == "signature":
+    if not finding.path.startswith(prefix + "/") or finding.kind == "signature" or finding.kind in HEAD_KINDS:
         return None
     rel = finding.path[len(prefix) + 1:]
     if finding.kind == "extra":

@@ -9,14 +9,33 @@ Layout under the log folder (``settings.home / "log"``)::
 Each entry is ``{"seq", "time", "event", "prev", "digest"}``; ``digest`` is SHA-256 over the
 canonical JSON (sorted keys, no spaces, UTF-8) of the entry without ``digest``, so it covers
 ``prev`` and the chain breaks at the first edited, removed, inserted or reordered entry.
-A truncated tail is caught by the newest signed head (its seq and digest must still be in
-the log); entries appended after the last signed head are protected by the chain only.
+
+What the log folder alone cannot prove, the catalog does: whoever can rewrite the folder can cut
+the tail and the newest heads together, or recompute the whole chain and move ``heads/`` away,
+and the folder would still agree with itself. So ``sign_head`` also records each day's head in
+the catalog (``LogHead``), and ``verify_log`` given the catalog (``catalog_expectation``)
+reports a recorded day whose head file is gone (E444), a head that differs from its record
+(E446), and events the catalog holds that the log lacks (E445: every event is a
+``PreservationEvent`` row written in the same transaction that queues its log entry). An
+attacker now has to rewrite the catalog too, which on PostgreSQL is another machine's data
+with its own access control.
 
 Where entries come from: ``archive.catalog.record.record_event`` queues each event on its
 session and the entries are appended after the session commits (``after_commit``), so the
-log never names an event the catalog rolled back. The log folder is found per catalog URL
-(``configure_log``, called once at the edge) so that one process can serve several archives;
-a SQLite catalog without registration logs into ``log/`` beside its database file.
+log never names an event the catalog rolled back. Why the chain stays a file and is not moved
+into the catalog: the file is what an auditor can check with ``sha256sum`` and ``openssl``
+alone, and the signed heads are only worth something when they live apart from the data
+they vouch for. The price is that each process must know the folder: ``configure_log`` maps a
+catalog URL to its log folder, and every door calls it from its settings: the CLI and the
+API at start, and every flow at its edge (``flows._runtime.bind_journals``), so a flow run by a
+Prefect worker on another machine logs into the same shared folder. A SQLite catalog without
+registration logs into ``log/`` beside its database file; any other catalog without one
+cannot log: the events are dropped with an E447 error in the process log, and ``log verify``
+with the catalog reports them missing (E445), never "ok".
+
+Each committed AIP version's inventory digest enters the chain too (``version_event``), so the
+head of every AIP is provable without the catalog (``logged_versions``): a rolled-back object
+(newest version deleted, the older inventory put back) disagrees with the log.
 """
 
 from __future__ import annotations
@@ -24,7 +43,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
@@ -35,7 +56,7 @@ from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 
 from archive.signing import Signer, verify_detached
-from schemas.errors import Problem
+from schemas.errors import Problem, describe
 
 LOG_NAME = "preservation.jsonl"
 HEADS_DIR = "heads"
@@ -43,6 +64,9 @@ GENESIS = "0" * 64
 _PENDING = "juanzong.auditlog.pending"
 _HOOKED = "juanzong.auditlog.hooked"
 _LOG_DIRS: dict[str, Path] = {}
+_RECENT_IDS = 100_000  # event ids of the log's newest entries kept to name what the catalog has more
+VERSION_KEYS = ("ocfl_object", "ocfl_version", "inventory_sha512")
+_log = logging.getLogger(__name__)
 
 
 class LogEntry(BaseModel):
@@ -72,6 +96,7 @@ class LogVerification(BaseModel):
     head_digest: str
     heads_checked: int
     problems: list[Problem] = []
+    missing_days: list[str] = []  # days whose signed head the catalog records but the folder lacks
 
     @property
     def first_bad_seq(self) -> int | None:
@@ -169,9 +194,12 @@ def queue_event(session: Any, event: dict[str, Any]) -> None:
 
 def _flush_pending(session: Any) -> None:
     pending = session.info.pop(_PENDING, [])
-    log_dir = log_dir_for(str(session.get_bind().url.render_as_string(hide_password=False)))
+    url = session.get_bind().url
+    log_dir = log_dir_for(str(url.render_as_string(hide_password=False)))
     if log_dir is not None:
         append_events(log_dir, pending)
+    elif pending:
+        _log.error("%s [E447]; %d events not logged", describe("E447", path=str(url)), len(pending))
 
 
 def _drop_pending(session: Any) -> None:
@@ -205,25 +233,140 @@ def _check_line(number: int, raw: bytes, expected_seq: int, prev: str, label: st
     return entry, None
 
 
-def verify_log(log_dir: Path, trusted: list[x509.Certificate] | None = None) -> LogVerification:
-    """Walk the whole chain, then check every signed head against it; stops at the first break."""
-    label = str(log_dir / LOG_NAME)
+class CatalogExpectation(BaseModel):
+    """What the catalog says the log must hold: each recorded signed head, and its events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    heads: dict[str, tuple[int, str]] = {}  # day -> (seq, digest)
+    event_count: int = 0
+    newest_event_ids: tuple[str, ...] = ()  # newest first, to name what the log lacks
+
+
+def catalog_expectation(catalog_url: str, newest: int = 20) -> CatalogExpectation:
+    """Read the catalog's record of signed heads and events (see the module docstring)."""
+    import sqlalchemy as sa
+    from sqlmodel import select
+
+    from archive.catalog import session
+    from archive.catalog.models import LogHead as LogHeadRow, PreservationEvent
+
+    with session(catalog_url) as s:
+        heads = {r.day: (r.seq, r.digest) for r in s.exec(select(LogHeadRow)).all()}
+        count = s.exec(select(sa.func.count()).select_from(PreservationEvent)).one()
+        ids = s.exec(select(PreservationEvent.id).order_by(PreservationEvent.event_time.desc())
+                     .limit(newest)).all()
+    return CatalogExpectation(heads=heads, event_count=count, newest_event_ids=tuple(ids))
+
+
+class _Walk(BaseModel):
+    """What one pass over the chain found."""
+
+    entries: int = 0
+    head_digest: str = GENESIS
     digests: dict[int, str] = {}
-    prev, count, problems = GENESIS, 0, []
+    event_ids: int = 0
+    recent_ids: set[str] = set()
+    problems: list[Problem] = []
+
+
+def _walk(log_dir: Path) -> _Walk:
+    label = str(log_dir / LOG_NAME)
+    walk, recent = _Walk(), deque(maxlen=_RECENT_IDS)
     for number, raw in read_entries(log_dir):
-        entry, problem = _check_line(number, raw, count + 1, prev, label)
+        entry, problem = _check_line(number, raw, walk.entries + 1, walk.head_digest, label)
         if problem is not None:
-            problems.append(problem)
+            walk.problems.append(problem)
             break
         assert entry is not None
-        prev, count = entry.digest, entry.seq
-        digests[entry.seq] = entry.digest
-    heads = 0
+        walk.head_digest, walk.entries = entry.digest, entry.seq
+        walk.digests[entry.seq] = entry.digest
+        if "id" in entry.event:
+            walk.event_ids += 1
+            recent.append(entry.event["id"])
+    walk.recent_ids = set(recent)
+    return walk
+
+
+def verify_log(log_dir: Path, trusted: list[x509.Certificate] | None = None,
+               expected: CatalogExpectation | None = None) -> LogVerification:
+    """Walk the whole chain, then check every signed head against it and, given the catalog's
+    ``expected``, the recorded heads and the count of events; stops at the first break."""
+    walk = _walk(log_dir)
+    problems, heads, missing = list(walk.problems), 0, []
     if not problems:
-        heads, head_problems = _check_heads(log_dir, digests, trusted)
+        heads, head_problems = _check_heads(log_dir, walk.digests, trusted)
         problems += head_problems
-    return LogVerification(ok=not problems, entries=count, head_digest=prev, heads_checked=heads,
-                           problems=problems)
+    if not problems and expected is not None:
+        missing, recorded = _check_recorded_heads(log_dir, walk.digests, expected)
+        problems += recorded + _check_event_count(log_dir, walk, expected)
+    return LogVerification(ok=not problems, entries=walk.entries, head_digest=walk.head_digest,
+                           heads_checked=heads, problems=problems, missing_days=missing)
+
+
+def _check_recorded_heads(log_dir: Path, digests: dict[int, str],
+                          expected: CatalogExpectation) -> tuple[list[str], list[Problem]]:
+    """Every head the catalog recorded must still be a head file naming an entry of the chain."""
+    missing, problems = [], []
+    for day, (seq, digest) in sorted(expected.heads.items()):
+        head_file = log_dir / HEADS_DIR / f"{day}.json"
+        if not head_file.is_file():
+            missing.append(day)
+            problems.append(Problem.of("E444", str(head_file), found=day))
+            continue
+        head = LogHead.model_validate_json(head_file.read_bytes())
+        if (head.seq, head.digest) != (seq, digest):
+            problems.append(Problem.of("E446", str(head_file), found=day,
+                                       reason=f"file names entry {head.seq}, the catalog {seq} {digest[:16]}…"))
+        elif digests.get(seq) != digest:
+            problems.append(Problem.of(
+                "E446", str(log_dir / LOG_NAME), found=day,
+                reason=f"the log no longer holds entry {seq} with digest {digest[:16]}… (entries removed or recomputed)"))
+    return missing, problems
+
+
+def _check_event_count(log_dir: Path, walk: _Walk, expected: CatalogExpectation) -> list[Problem]:
+    lacking = expected.event_count - walk.event_ids
+    if lacking <= 0:
+        return []
+    named = [i for i in expected.newest_event_ids if i not in walk.recent_ids][:3]
+    return [Problem.of("E445", str(log_dir / LOG_NAME), found=lacking,
+                       reason=f"the catalog holds {expected.event_count}, the log {walk.event_ids}"
+                              + (f"; e.g. {', '.join(named)}" if named else ""))]
+
+
+# ---- AIP versions in the chain -----------------------------------------------------------------
+
+def version_event(object_id: str, version: int, inventory_sha512: str) -> dict[str, Any]:
+    """The log-only fields that make an AIP version provable from the log: object, version and
+    the SHA-512 of that version's OCFL inventory (its sidecar's digest)."""
+    return {"ocfl_object": object_id, "ocfl_version": version, "inventory_sha512": inventory_sha512}
+
+
+class LoggedVersion(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    inventory_sha512: str
+
+
+def logged_versions(log_dir: Path) -> dict[str, LoggedVersion]:
+    """OCFL object id -> the newest version the log records for it (with its inventory digest).
+    Reads the chain as it is; ``verify_log`` says whether to trust it."""
+    newest: dict[str, LoggedVersion] = {}
+    for _number, raw in read_entries(log_dir):
+        if b'"ocfl_version"' not in raw:
+            continue
+        try:
+            event = json.loads(raw)["event"]
+            found = LoggedVersion(version=int(event["ocfl_version"]),
+                                  inventory_sha512=str(event["inventory_sha512"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        current = newest.get(event["ocfl_object"])
+        if current is None or found.version >= current.version:
+            newest[event["ocfl_object"]] = found
+    return newest
 
 
 def _check_heads(log_dir: Path, digests: dict[int, str],
@@ -248,8 +391,23 @@ def _check_heads(log_dir: Path, digests: dict[int, str],
     return checked, problems
 
 
-def sign_head(log_dir: Path, signer: Signer, *, day: date | None = None) -> tuple[Path, LogHead]:
-    """Write ``heads/<day>.json`` with the current head and its detached signature ``.p7s``."""
+def record_head(catalog_url: str, day: str, head: LogHead) -> None:
+    """Keep the catalog's own record of a signed head (the verifier's second witness)."""
+    from archive.catalog import session
+    from archive.catalog.models import LogHead as LogHeadRow
+
+    with session(catalog_url) as s:
+        row = s.get(LogHeadRow, day) or LogHeadRow(day=day, seq=head.seq, digest=head.digest)
+        row.seq, row.digest = head.seq, head.digest
+        row.signed_at = datetime.fromisoformat(head.signed_at)
+        s.add(row)
+        s.commit()
+
+
+def sign_head(log_dir: Path, signer: Signer, *, day: date | None = None,
+              catalog_url: str | None = None) -> tuple[Path, LogHead]:
+    """Write ``heads/<day>.json`` with the current head and its detached signature ``.p7s``;
+    with ``catalog_url``, record it in the catalog too."""
     with _locked(log_dir) as path:
         last = _last_entry(path)
     head = LogHead(seq=last.seq if last else 0, digest=last.digest if last else GENESIS,
@@ -261,6 +419,8 @@ def sign_head(log_dir: Path, signer: Signer, *, day: date | None = None) -> tupl
     target = heads / f"{name}.json"
     _write_atomic(heads / f"{name}.json.p7s", signer.sign_detached(data))
     _write_atomic(target, data)
+    if catalog_url is not None:
+        record_head(catalog_url, name, head)
     return target, head
 
 

@@ -127,7 +127,12 @@ def write_bag(bag_dir: Path, payload: Mapping[str, FileDigests],
 
 def payload_digest(bag_dir: Path) -> str:
     """SHA-256 of manifest-sha256.txt with its lines sorted: equal payloads, equal digest."""
-    lines = sorted((bag_dir / "manifest-sha256.txt").read_bytes().splitlines())
+    return manifest_digest(bag_dir / "manifest-sha256.txt")
+
+
+def manifest_digest(manifest: Path) -> str:
+    """``payload_digest`` of a bag's payload manifest file wherever it is stored."""
+    lines = sorted(manifest.read_bytes().splitlines())
     return hashlib.sha256(b"".join(line + b"\n" for line in lines)).hexdigest()
 
 

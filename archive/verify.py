@@ -24,9 +24,12 @@ from archive.storage.ocfl import INVENTORY, OBJECT_NAMASTE, SIDECAR, SIZES_EXTEN
 from archive.storage.replicated import ReplicatedStore
 from archive.storage.base import Store
 
-Kind = Literal["missing", "size", "digest", "signature", "inventory", "extra"]
+Kind = Literal["missing", "size", "digest", "signature", "inventory", "extra",
+               "rollback", "uncatalogued", "absent", "substituted", "catalog"]
 _CODES = {"missing": "E400", "size": "E401", "digest": "E402", "signature": "E403",
-          "inventory": "E404", "extra": "E405"}
+          "inventory": "E404", "extra": "E405", "rollback": "E409", "uncatalogued": "E410",
+          "absent": "E411", "substituted": "E412", "catalog": "E414"}
+HEAD_KINDS = frozenset({"rollback", "uncatalogued", "absent", "substituted", "catalog"})  # no file repairs these
 
 
 class Finding(BaseModel):
@@ -44,6 +47,53 @@ class Finding(BaseModel):
     @property
     def code(self) -> str:
         return _CODES[self.kind]
+
+
+class RecordedHead(BaseModel):
+    """What the archive recorded of an object's head, apart from the object itself: the catalog's
+    head version, and the newest version the hash-chained log names with its inventory digest.
+    An object can check itself only against itself, so a rolled-back object (the newest version
+    deleted, the older inventory put back) is whole by its own account; only these disagree."""
+
+    model_config = ConfigDict(frozen=True)
+
+    catalog_version: int | None = None
+    log_version: int | None = None
+    log_inventory_sha512: str | None = None
+
+    @property
+    def version(self) -> int | None:
+        known = [v for v in (self.catalog_version, self.log_version) if v is not None]
+        return max(known) if known else None
+
+
+def check_head(store: Store, object_id: str, recorded: RecordedHead | None) -> list[Finding]:
+    """The object's head against the recorded head: E409 older (rolled back), E410 newer than the
+    catalog knows (or unknown to it), E411 absent from storage, E412 same version, other inventory."""
+    ocfl = ocfl_of(store)
+    prefix = ocfl.object_dir(object_id).relative_to(ocfl.root).as_posix()
+    path = f"{prefix}/{INVENTORY}"
+    head = ocfl.head(object_id) if (ocfl.object_dir(object_id) / INVENTORY).is_file() else None
+    recorded = recorded or RecordedHead()
+    expected = recorded.version
+
+    def finding(kind: Kind, reason: str, want: object, found: object) -> list[Finding]:
+        return [Finding(object_id=object_id, path=path, kind=kind, reason=reason,
+                        expected=None if want is None else str(want), actual=None if found is None else str(found))]
+
+    if head is None:
+        return finding("absent", "recorded object is not in storage", expected, None) if expected else []
+    if expected is not None and head < expected:
+        return finding("rollback", "storage head is older than the recorded head", f"v{expected}", f"v{head}")
+    if recorded.catalog_version is None or head > recorded.catalog_version:
+        return finding("uncatalogued", "storage holds a version the catalog does not know",
+                       f"v{recorded.catalog_version}" if recorded.catalog_version else "none", f"v{head}")
+    if recorded.log_version == head and recorded.log_inventory_sha512:
+        actual = ocfl.inventory_sha512(object_id)
+        if actual != recorded.log_inventory_sha512:
+            return finding("substituted", "head inventory differs from the one the log recorded",
+                           recorded.log_inventory_sha512, actual)
+    return []
 
 
 def ocfl_of(store: Store) -> OcflStore:

@@ -26,15 +26,16 @@ def _register_log(app: typer.Typer, get_settings: Callable[[], Settings]) -> Non
 
     @sub.command("verify")
     def verify(as_json: bool = JsonOpt) -> None:
-        """Check every entry's digest and link and every signed head; exit 4 at the first break."""
-        from archive.auditlog import verify_log
+        """Check every entry's digest and link, every signed head, and against the catalog's record
+        of heads and events (a removed tail or day); exit 4 at the first break."""
+        from archive.auditlog import catalog_expectation, verify_log
         from flows._runtime import trusted_certificates
 
         s = get_settings()
-        res = verify_log(s.home / "log", trusted_certificates(s))
+        res = verify_log(s.log_dir, trusted_certificates(s), catalog_expectation(s.catalog_url))
         obj = {"ok": res.ok, "entries": res.entries, "head_digest": res.head_digest,
                "heads_checked": res.heads_checked, "first_bad_seq": res.first_bad_seq,
-               "problems": [p.public() for p in res.problems]}
+               "missing_days": res.missing_days, "problems": [p.public() for p in res.problems]}
         text = (f"audit log intact: {res.entries} entries, {res.heads_checked} signed heads" if res.ok else
                 "\n".join(f"{p.code} {p.message}" for p in res.problems))
         _emit(obj, as_json, text, ExitCode.ok if res.ok else ExitCode.verification_failed)
@@ -46,7 +47,7 @@ def _register_log(app: typer.Typer, get_settings: Callable[[], Settings]) -> Non
         from flows._runtime import open_signer
 
         s = get_settings()
-        path, head = sign_head(s.home / "log", open_signer(s))
+        path, head = sign_head(s.log_dir, open_signer(s), catalog_url=s.catalog_url)
         _emit({"head": str(path), "seq": head.seq, "digest": head.digest}, as_json,
               f"signed head {head.seq} {head.digest} -> {path}")
 

@@ -18,7 +18,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from archive.auditlog import configure_log
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError, is_no_space, no_space_error
@@ -86,7 +85,10 @@ def disseminate(case: str = typer.Option(..., "--case"),
                 requester_id: str = typer.Option(..., "--requester-id"),
                 role: str = typer.Option(..., "--role", help="party | lawyer | archivist"),
                 licence: Optional[str] = typer.Option(None, "--licence"),
-                out: Path = typer.Option(..., "--out"), as_json: bool = JsonOpt) -> None:
+                out: Path = typer.Option(..., "--out"),
+                by: Optional[str] = typer.Option(None, "--by", help="Who asks, e.g. archivist:wang: "
+                                                 "they may not approve it themselves."),
+                as_json: bool = JsonOpt) -> None:
     """Issue a watermarked, sealed reading copy of a case's disclosable documents."""
     from dissemination.access import Requester
     from flows.disseminate import ReadingRequest, disseminate as run
@@ -95,7 +97,7 @@ def disseminate(case: str = typer.Option(..., "--case"),
         raise JuanzongError("E504", case, found=role)
     requester = Requester(name=requester_name, id_number=requester_id, role=role,
                           licence_number=licence)
-    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute()),
+    res = run(ReadingRequest(case_number=case, requester=requester, out_dir=out.absolute(), created_by=by),
               _settings())
     code = ExitCode.ok if res.status != "refused" else ExitCode.rejected
     emit(res.model_dump(mode="json"), as_json,
@@ -216,6 +218,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
 from cli.intake_commands import register as register_intake  # noqa: E402
 
 from cli.archive_commands import register as register_archive  # noqa: E402
+from cli.catalog_commands import register as register_catalog  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
 from cli.retention_commands import register as register_retention  # noqa: E402
@@ -229,6 +232,7 @@ register_archive(app, _settings)
 register_review(app, _settings)
 register_retention(app, _settings)
 register_transfer(app, _settings)
+register_catalog(app, _settings)
 register_changes(app, _settings)
 register_users(app, _settings)
 
@@ -285,7 +289,7 @@ def _full_disk_error(exc: BaseException) -> JuanzongError | None:
 # Commands that run flows in-process; they share one local Prefect server (the others never
 # import Prefect, so they must not pay for starting one).
 FLOW_COMMANDS = frozenset({"ingest", "disseminate", "audit", "reindex", "demo", "serve", "watch",
-                           "quarantine", "requests", "notifications", "ocr", "archive-case"})
+                           "quarantine", "requests", "notifications", "ocr", "archive-case", "catalog"})
 
 
 def _command_name(argv: list[str]) -> str:
@@ -299,11 +303,18 @@ def _shared_prefect(settings: Settings, argv: list[str]) -> None:
         use_shared_server(Path(os.environ["PREFECT_HOME"]), settings.prefect_server_idle_seconds)
 
 
+def _bind_journals(settings: Settings) -> None:
+    """This process's events go to the settings' log, registry rows to its journal."""
+    from flows._runtime import bind_journals
+
+    bind_journals(settings)
+
+
 def prepare_process(argv: list[str]) -> Settings:
     """What a process does before a flow command runs (``cli._runner`` does it once, ahead)."""
     settings = load_settings()
     _prefect_environment(settings)
-    configure_log(settings.catalog_url, settings.home / "log")
+    _bind_journals(settings)
     _shared_prefect(settings, argv)
     return settings
 
@@ -316,7 +327,7 @@ def main() -> None:
         sys.exit(ExitCode.settings)
     try:
         _prefect_environment(State.settings)
-        configure_log(State.settings.catalog_url, State.settings.home / "log")
+        _bind_journals(State.settings)
         _shared_prefect(State.settings, sys.argv[1:])
         sys.exit(app(standalone_mode=False) or 0)
     except typer.Exit as exc:

@@ -50,7 +50,7 @@ def _register_requests(app: typer.Typer, get_settings: Callable[[], Settings]) -
         s = get_settings()
         view, files = rq.approve(s.catalog_url, request_id, principal_id=as_,
                                  issue=lambda rid: issue_request(rid, s),
-                                 notifier=OutboxNotifier(s.catalog_url))
+                                 notifier=OutboxNotifier(s.catalog_url), four_eyes=s.four_eyes_approval)
         _emit({"request": view.model_dump(mode="json"), "files": files, "delivery": _deliver(s)}, as_json,
               _line(view) + "".join(f"\n  {f}" for f in files))
 

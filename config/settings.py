@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
+    four_eyes_approval: bool = True  # nobody approves a reading request they created; off for a one-person archive
     notification_spool: Path | None = None
+    registry_journal: Path | None = None  # rows no storage holds (archive.catalog.registry); back it up
     prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
@@ -113,6 +115,7 @@ class Settings(BaseSettings):
             "dissemination_cert": self.dissemination_cert or home / "keys" / "dissemination.pem",
             "ocr_jobs": self.ocr_jobs or (os.cpu_count() or 1),
             "notification_spool": self.notification_spool or home / "outbox",
+            "registry_journal": self.registry_journal or home / "registry" / "journal.jsonl",
         }
         for name, value in derived.items():
             object.__setattr__(self, name, value)
@@ -127,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_root(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def log_dir(self) -> Path:
+        """The hash-chained preservation log and its signed heads (``archive.auditlog``)."""
+        return self.home / "log"
 
     @property
     def dip_root(self) -> Path:

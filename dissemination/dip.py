@@ -67,7 +67,8 @@ class SealConfig(_Frozen):
 class DipRecord(_Frozen):
     request_id: str
     zip_path: Path
-    files: tuple[Path, ...]
+    files: tuple[Path, ...]  # the table of contents first, then the copies, manifest, request, readme
+    copies: tuple[tuple[str, Path], ...]  # (document_id, its copy): what each issued file holds
     manifest_sha256: str
 
 
@@ -231,4 +232,5 @@ def build_dip(documents: Sequence[DipDocument], spec: WatermarkSpec, out_dir: Pa
              write_readme(folder, spec, seal is not None))
     zip_path = zip_dip(files, out_dir / f"{spec.request_id}.zip", spec)
     return DipRecord(request_id=spec.request_id, zip_path=zip_path, files=files,
+                     copies=tuple((d.document_id, p) for d, p in zip(ordered, copies, strict=True)),
                      manifest_sha256=_sha256(manifest))

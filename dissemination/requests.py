@@ -28,6 +28,7 @@ from archive.catalog.models import (
 )
 from archive.catalog.record import record_event
 from archive.permissions import authorize
+from dissemination.keyed_id import is_same_requester
 from dissemination.notify import Notifier, status_message
 from schemas.errors import InputRejected, NotFound
 
@@ -48,6 +49,7 @@ class RequestView(BaseModel):
     status: str
     reason: str
     created_at: datetime
+    created_by: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
 
@@ -55,7 +57,8 @@ class RequestView(BaseModel):
     def of(cls, row: DisseminationRequest) -> RequestView:
         return cls(request_id=row.id, case_number=row.case_number, requester_name=row.requester_name,
                    requester_id=row.requester_id, role=row.role, status=row.status, reason=row.reason,
-                   created_at=row.created_at, decided_by=row.decided_by, decided_at=row.decided_at)
+                   created_at=row.created_at, created_by=row.created_by, decided_by=row.decided_by,
+                   decided_at=row.decided_at)
 
 
 class IssuedFile(BaseModel):
@@ -100,14 +103,28 @@ def issued_files(catalog_url: str, request_id: str) -> list[IssuedFile]:
                        trace_id=c.trace_id, issued_at=c.issued_at) for c in copies]
 
 
+def check_requester(catalog_url: str, request_id: str, secret: bytes, id_number: str | None) -> None:
+    """E513 unless ``id_number`` is the whole ID of the request's requester (its keyed hash);
+    E517 for a request made before keyed hashes, whose whole ID was never kept."""
+    with session(catalog_url) as s:
+        stored = _load(s, request_id).requester_id_hmac
+    if stored is None:
+        raise InputRejected("E517", request_id)
+    if not is_same_requester(secret, id_number, stored):
+        raise InputRejected("E513", request_id)
+
+
 def _decide(catalog_url: str, request_id: str, principal_id: str, status: str,
-            reason: str) -> RequestView:
-    """Move a pending request to ``status`` and record who did it, in one transaction."""
+            reason: str, four_eyes: bool = True) -> RequestView:
+    """Move a pending request to ``status`` and record who did it, in one transaction. With
+    ``four_eyes`` nobody approves a request they created (a one-person archive turns it off)."""
     authorize(catalog_url, principal_id, "request.decide", request_id, code="E509")
     with session(catalog_url) as s:
         row = _load(s, request_id)
         if row.status != "pending_approval":
             raise InputRejected("E508", request_id, found=row.status)
+        if four_eyes and status == "approved" and row.created_by == principal_id:
+            raise InputRejected("E518", request_id, found=principal_id)
         row.status, row.decided_by, row.decided_at = status, principal_id, utcnow()
         row.reason = reason
         s.add(row)
@@ -138,9 +155,10 @@ def notify_status(notifier: Notifier, view: RequestView) -> str:
 
 
 def approve(catalog_url: str, request_id: str, *, principal_id: str, issue: Issue,
-            notifier: Notifier) -> tuple[RequestView, list[str]]:
-    """Approve, issue the copy, then tell the requester it is ready."""
-    _decide(catalog_url, request_id, principal_id, "approved", "")
+            notifier: Notifier, four_eyes: bool = True) -> tuple[RequestView, list[str]]:
+    """Approve (never one's own request while ``four_eyes``), issue the copy, then tell the
+    requester it is ready."""
+    _decide(catalog_url, request_id, principal_id, "approved", "", four_eyes)
     files = issue(request_id)
     view = get_request(catalog_url, request_id)
     notify_status(notifier, view)

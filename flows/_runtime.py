@@ -1,4 +1,6 @@
-"""Open the archive's backends from settings, once per flow run, at the edge."""
+"""Open the archive's backends from settings, once per flow run, at the edge; and tell this
+process where the preservation log and registry journal of the settings' catalog live
+(``bind_journals``)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlmodel import select
 
+from archive.auditlog import configure_log, version_event
 from archive.catalog import session
+from archive.catalog.registry import configure_registry
 from archive.catalog.models import Certificate
 from archive.catalog.record import record_certificate
 from archive.locks import Locks, PostgresLocks, is_postgres, open_locks
+from archive.records import ocfl_id_for
 from archive.signing import FileSigner, Signer
 from archive.storage import OcflStore, Store
+from archive.verify import ocfl_of
 from archive.storage import open_store as _open_store
 from archive.storage.identity import bind_storage_root
 from config import Settings
@@ -71,7 +77,28 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
-    """Every signing certificate the archive ever used (the catalog keeps them all)."""
+    """Every signing certificate the archive ever used (the catalog keeps them all). A catalog
+    that holds none (new, or lost and not yet rebuilt) trusts the configured certificate, so a
+    good AIP is not reported as badly signed: the audit's finding is then E410, uncatalogued."""
     with session(settings.catalog_url) as s:
         rows = s.exec(select(Certificate).where(Certificate.purpose == "aip-signing")).all()
-        return [x509.load_pem_x509_certificate(r.pem.encode()) for r in rows]
+        trusted = [x509.load_pem_x509_certificate(r.pem.encode()) for r in rows]
+    if not trusted and settings.signing_cert is not None and settings.signing_cert.is_file():
+        trusted = [x509.load_pem_x509_certificate(settings.signing_cert.read_bytes())]
+    return trusted
+
+
+def bind_journals(settings: Settings) -> None:
+    """Every door's first step (CLI, API, each flow): events this process records in the
+    settings' catalog go to the settings' preservation log, registry rows to its registry journal.
+    A flow run by a Prefect worker never passed through the CLI or the API; without this its
+    events were lost on a PostgreSQL catalog."""
+    configure_log(settings.catalog_url, settings.log_dir)
+    configure_registry(settings.catalog_url, settings.registry_journal)
+
+
+def logged_version(settings: Settings, aip_id: str, version: int) -> dict:
+    """The log fields proving ``version`` of the AIP: its inventory's SHA-512 as stored now."""
+    ocfl_id = ocfl_id_for(aip_id)
+    digest = ocfl_of(open_store(settings)).inventory_sha512(ocfl_id, version) or ""
+    return version_event(ocfl_id, version, digest)

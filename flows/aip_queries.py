@@ -10,10 +10,12 @@ from sqlmodel import select
 from archive.catalog import session
 from archive.catalog.models import Aip, Document, Page
 from archive.records import ocfl_id_for
-from archive.verify import verify_object
+from archive.storage import Store
+from archive.verify import Finding, check_head, verify_object
 from config import Settings
 from flows._runtime import open_store, trusted_certificates
-from schemas.errors import NotFound
+from flows.recorded_heads import recorded_heads
+from schemas.errors import NotFound, VerificationFailed
 
 
 def _aip(settings: Settings, aip_id: str) -> Aip:
@@ -24,23 +26,36 @@ def _aip(settings: Settings, aip_id: str) -> Aip:
     return aip
 
 
+def _head_findings(settings: Settings, store: Store, aip_id: str) -> list[Finding]:
+    ocfl_id = ocfl_id_for(aip_id)
+    return check_head(store, ocfl_id, recorded_heads(settings, aip_id).get(ocfl_id))
+
+
 def verify_aip(settings: Settings, aip_id: str) -> dict:
+    """The object's own soundness and its head against the catalog's and the log's record."""
     _aip(settings, aip_id)
-    findings = verify_object(open_store(settings), ocfl_id_for(aip_id),
-                             trusted_certificates(settings))
+    store = open_store(settings)
+    findings = _head_findings(settings, store, aip_id) + verify_object(
+        store, ocfl_id_for(aip_id), trusted_certificates(settings))
     problems = [{"kind": f.kind, "path": f.path, "expected": f.expected, "actual": f.actual}
                 for f in findings]
     return {"aip_id": aip_id, "valid": not problems, "problems": problems}
 
 
 def export_aip(settings: Settings, aip_id: str, out_dir: Path) -> Path:
-    """The head version as a bag, written under a temporary name and renamed when complete."""
+    """The head version as a bag, written under a temporary name and renamed when complete;
+    refused when storage's head is not the recorded one (a rolled-back object would otherwise
+    be exported as if it were current)."""
     _aip(settings, aip_id)
+    store = open_store(settings)
+    for finding in _head_findings(settings, store, aip_id):
+        if finding.kind in ("rollback", "substituted", "absent"):
+            raise VerificationFailed(finding.code, finding.path, expected=finding.expected, found=finding.actual)
     target = out_dir / aip_id
     tmp = out_dir / f".{aip_id}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    open_store(settings).checkout(ocfl_id_for(aip_id), tmp)
+    store.checkout(ocfl_id_for(aip_id), tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.replace(target)
     return target

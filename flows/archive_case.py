@@ -38,7 +38,15 @@ from archive.signing import Signer, sign_bag
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
-from flows._runtime import fingerprint, open_ocfl_roots, open_signer, open_store, trusted_certificates
+from flows._runtime import (
+    bind_journals,
+    fingerprint,
+    logged_version,
+    open_ocfl_roots,
+    open_signer,
+    open_store,
+    trusted_certificates,
+)
 from flows._work import work_folder
 from schemas.errors import NotFound, VerificationFailed
 
@@ -179,7 +187,7 @@ def _record(settings: Settings, aip_id: str, version: int, bag: Path, cert: str,
                      outcome="success" if report.ok else "failure",
                      detail=f"四性检测 GD on v{report.version}: {report.summary()}")
         record_event(s, "digital signature generation", agent=SOFTWARE, aip_id=aip_id,
-                     detail=f"version v{version} ({code})")
+                     detail=f"version v{version} ({code})", log_fields=logged_version(settings, aip_id, version))
         if settings.replica_root:
             record_event(s, "replication", agent=SOFTWARE, aip_id=aip_id, detail=f"version v{version}")
         s.commit()
@@ -199,6 +207,7 @@ def _record_acceptance(settings: Settings, aip_id: str, report: Check4Report, ac
 @flow(name="archive-case")
 def archive_case(settings: Settings, case_number: str, archivist: str, *, accepted: tuple[str, ...] = (),
                  reason: str = "") -> ArchiveOutcome:
+    bind_journals(settings)
     case = _case(settings, case_number)
     done = _already_archived(settings, case)
     if done is not None:

@@ -5,8 +5,8 @@ from the replica where one is configured, and record every finding and repair.
     -> record run, findings, PREMIS events
 
 A disposed object (销毁) is gone on purpose: its signed tombstone in the storage root says so,
-and the audit checks that signature instead of the object. A catalog AIP with neither an object
-nor a tombstone is a ``missing`` finding.
+and the audit checks that signature instead of the object (whose recorded head it no longer
+expects in storage).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from archive.audit import AuditReport, audit_store, write_audit_report
 from archive.catalog import session
+from archive.catalog.integrity import check_catalog
 from archive.catalog.models import Aip, AuditFinding, AuditRun, utcnow
 from archive.catalog.record import record_event
 from archive.records import ocfl_id_for
@@ -29,7 +30,8 @@ from archive.tombstone import tombstoned_ids, verify_tombstone
 from archive.verify import Finding
 from archive.storage import OcflStore
 from config import Settings
-from flows._runtime import open_ocfl_roots, trusted_certificates
+from flows._runtime import bind_journals, open_ocfl_roots, trusted_certificates
+from flows.recorded_heads import recorded_heads
 
 
 class AuditOutcome(BaseModel):
@@ -75,28 +77,27 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
     percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
     gone = tombstoned_ids(settings.storage_root)
     trusted = trusted_certificates(settings)
+    recorded = {oid: head for oid, head in recorded_heads(settings).items() if _aip_id(oid) not in gone}
     report = audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
-                         object_ids=[o for o in store.object_ids() if _aip_id(o) not in gone],
                          replica=replica, trusted=trusted,
-                         jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None)
-    accounting = account_for_objects(settings, store, gone, trusted)
-    report.findings += accounting
-    report.remaining += accounting
+                         jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
+                         recorded=recorded)
+    found = tombstone_findings(settings, gone, trusted)
+    report.findings += found
+    report.remaining += found
     return report
 
 
-def account_for_objects(settings: Settings, store: OcflStore, gone: set[str], trusted) -> list[Finding]:
-    """Every catalog AIP is stored or tombstoned, and every tombstone's signature verifies."""
-    with session(settings.catalog_url) as s:
-        aips = {a.aip_id for a in s.exec(select(Aip)).all()}
-    stored = {_aip_id(o) for o in store.object_ids()}
-    findings = [Finding(object_id=ocfl_id_for(a), path=store.object_dir(ocfl_id_for(a)).relative_to(store.root).as_posix(),
-                        kind="missing", reason="the catalog holds this AIP; storage has neither it nor a tombstone")
-                for a in sorted(aips - stored - gone)]
-    for aip_id in sorted(gone):
-        findings += [Finding(object_id=ocfl_id_for(aip_id), path=p.path, kind="signature", reason=p.message)
-                     for p in verify_tombstone(settings.storage_root, aip_id, trusted)]
-    return findings
+def tombstone_findings(settings: Settings, gone: set[str], trusted) -> list[Finding]:
+    """A disposed AIP is gone on purpose only if its tombstone's signature verifies."""
+    return [Finding(object_id=ocfl_id_for(aip_id), path=p.path, kind="signature", reason=p.message)
+            for aip_id in sorted(gone) for p in verify_tombstone(settings.storage_root, aip_id, trusted)]
+
+
+def add_catalog_findings(report: AuditReport, findings: list) -> AuditReport:
+    """The catalog's own faults (``archive.catalog.integrity``) join the storage findings."""
+    return report.model_copy(update={"findings": report.findings + findings,
+                                     "remaining": report.remaining + findings})
 
 
 @task(cache_policy=NO_CACHE)
@@ -131,8 +132,10 @@ def audit(settings: Settings, mode: Literal["full", "sample", "signature"] = "fu
           sample_percent: float = 5.0, budget_files: int | None = None,
           budget_bytes: int | None = None) -> AuditOutcome:
     """``budget_files``/``budget_bytes`` (sample mode) replace ``sample_percent`` by what the budget buys."""
+    bind_journals(settings)
     run_id = "AUD-" + uuid.uuid4().hex[:12].upper()
     report = run_audit(settings, mode, sample_percent, budget_files, budget_bytes)
+    report = add_catalog_findings(report, check_catalog(settings.catalog_url))
     json_path, _html = write_audit_report(report, settings.home / "audit" / run_id)
     record_audit(report, run_id, mode, str(json_path), settings)
     failures = [{"aip_id": _aip_id(f.object_id), "path": f.path, "kind": f.kind,

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from config import Settings
 from config.settings import load_settings
+from flows._runtime import bind_journals
 
 WEEK = 7 * 24 * 3600
 DAY = 24 * 3600
@@ -52,7 +53,7 @@ def log_sign_head() -> dict:
     from flows._runtime import open_signer
 
     settings = load_settings()
-    path, head = sign_head(settings.home / "log", open_signer(settings))
+    path, head = sign_head(settings.log_dir, open_signer(settings), catalog_url=settings.catalog_url)
     return {"head": str(path), "seq": head.seq, "digest": head.digest}
 
 
@@ -62,6 +63,7 @@ def watch_hot_folder(folder: str, stale_after: float = 300.0) -> list[dict]:
     from ingest.hotfolder import watch
 
     settings = load_settings()
+    bind_journals(settings)
     results = watch(Path(folder), flow_submit(settings), intake_root=settings.intake_root,
                     quarantine_root=settings.quarantine_root, once=True, interval=5.0,
                     stale_after=stale_after)

@@ -31,10 +31,11 @@ from archive.records import ocfl_id_for
 from config import Settings
 from dissemination.access import CaseFacts, Decision, Requester, decide
 from dissemination.dip import DipDocument, SealConfig, build_dip
+from dissemination.keyed_id import requester_digest, requester_secret
 from dissemination.seal import ensure_dissemination_keys
 from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
-from flows._runtime import open_store
+from flows._runtime import bind_journals, open_store
 from flows._work import work_folder
 from schemas.errors import InputRejected, NotFound
 
@@ -43,6 +44,7 @@ class ReadingRequest(BaseModel):
     case_number: str
     requester: Requester
     out_dir: Path
+    created_by: str | None = None  # the principal who asked (the reading service, an archivist)
 
 
 class DisseminateOutcome(BaseModel):
@@ -73,6 +75,8 @@ def record_decision(request: ReadingRequest, decision: Decision, settings: Setti
     with session(settings.catalog_url) as s:
         s.add(DisseminationRequest(id=request_id, case_number=request.case_number,
                                    requester_name=r.name, requester_id=mask_id(r.id_number),
+                                   requester_id_hmac=requester_digest(requester_secret(settings), r.id_number),
+                                   created_by=request.created_by,
                                    role=r.role, status=decision.status, reason=decision.reason,
                                    licence_number=(r.licence_number or "") if r.role == "lawyer" else ""))
         record_event(s, "access decision", agent=f"{r.role}:{mask_id(r.id_number)}",
@@ -122,10 +126,11 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
                         templates=settings.copy_template_root)
         published = _publish(dip.files + (dip.zip_path,), request.out_dir / request_id,
                              settings.dip_root / request_id)
+    out = request.out_dir / request_id
     with session(settings.catalog_url) as s:
-        for doc, path in zip(documents, published):
-            s.add(IssuedCopy(request_id=request_id, document_id=doc.document_id, path=str(path),
-                             sha256=_sha256(path), trace_id=spec.trace_id))
+        for document_id, copy in dip.copies:  # by name: the table of contents comes first in files
+            s.add(IssuedCopy(request_id=request_id, document_id=document_id, path=str(out / copy.name),
+                             sha256=_sha256(out / copy.name), trace_id=spec.trace_id))
         record_event(s, "dissemination", agent="juanzong", detail=f"{request_id}: "
                      f"{len(documents)} documents issued to {r.role} {r.name}")
         s.commit()
@@ -152,6 +157,7 @@ def _sha256(path: Path) -> str:
 
 @flow(name="disseminate")
 def disseminate(request: ReadingRequest, settings: Settings) -> DisseminateOutcome:
+    bind_journals(settings)
     decision = decide(request.requester, case_facts(settings, request.case_number))
     request_id = record_decision(request, decision, settings)
     if decision.status != "issued":
@@ -165,6 +171,7 @@ def disseminate(request: ReadingRequest, settings: Settings) -> DisseminateOutco
 def issue_request(request_id: str, settings: Settings) -> list[str]:
     """Issue the copy of an approved stored request into
     ``settings.dip_root/<request_id>``; the watermark carries the stored, masked ID."""
+    bind_journals(settings)
     with session(settings.catalog_url) as s:
         row = s.get(DisseminationRequest, request_id)
         if row is None:

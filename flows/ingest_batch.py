@@ -39,7 +39,9 @@ from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
 from flows._runtime import (
+    bind_journals,
     fingerprint,
+    logged_version,
     open_signer,
     open_store,
     trusted_certificates,
@@ -139,7 +141,8 @@ def record(sub: CaseSubmission, built: BuiltAip, version: int, batch_id: str,
         queue_for_indexing(s, built.aip_id, version)
         for event_type in events:
             record_event(s, event_type, agent=SOFTWARE, aip_id=built.aip_id,
-                         detail=f"version v{version} from batch {batch_id}")
+                         detail=f"version v{version} from batch {batch_id}",
+                         log_fields=logged_version(settings, built.aip_id, version) if event_type == "ingestion" else None)
         s.commit()
 
 
@@ -218,6 +221,7 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 
 @flow(name="ingest-batch", log_prints=False)
 def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
+    bind_journals(settings)
     log = get_run_logger()
     batch_dir = batch_dir.absolute()
     preflight(settings)

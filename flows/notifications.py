@@ -9,6 +9,7 @@ from __future__ import annotations
 from prefect import flow
 
 from config import Settings
+from flows._runtime import bind_journals
 from dissemination.notify import Delivery, NotificationSender, SpoolSender, deliver_pending
 
 
@@ -19,4 +20,5 @@ def default_sender(settings: Settings) -> NotificationSender:
 
 @flow(name="send-notifications")
 def send_notifications(settings: Settings) -> Delivery:
+    bind_journals(settings)
     return deliver_pending(settings.catalog_url, default_sender(settings))

@@ -12,7 +12,7 @@ from archive.storage import Store
 from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
 from dissemination.search.registry import open_index
-from flows._runtime import open_store
+from flows._runtime import bind_journals, open_store
 
 
 class ReindexOutcome(BaseModel):
@@ -46,4 +46,5 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
 
 @flow(name="reindex")
 def reindex(settings: Settings) -> ReindexOutcome:
+    bind_journals(settings)
     return _rebuild(settings, open_store(settings))

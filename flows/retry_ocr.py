@@ -33,7 +33,7 @@ from archive.package import CaseRecord, DocumentRecord, SubmissionRecord, read_c
 from archive.records import AipRecord, BuiltAip, CaseSubmission, SubmittedDocument, ocfl_id_for
 from archive.storage import Store
 from config import Settings
-from flows._runtime import open_store
+from flows._runtime import bind_journals, open_store
 from flows._work import work_folder
 from flows.indexing import index_queued
 from flows.ingest_batch import SOFTWARE, commit_case, record
@@ -73,6 +73,7 @@ def failed_documents(settings: Settings, *, case_number: str | None = None,
 @flow(name="retry-ocr")
 def retry_ocr(settings: Settings, case_number: str | None = None,
               document_id: str | None = None) -> RetryOutcome:
+    bind_journals(settings)
     outcome = RetryOutcome()
     failed = failed_documents(settings, case_number=case_number, document_id=document_id)
     store = open_store(settings)

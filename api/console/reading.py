@@ -57,7 +57,8 @@ def add_routes(router: APIRouter, settings: Settings, ops: Operations) -> None:
         from flows.disseminate import issue_request
 
         rq.approve(url, request_id, principal_id=viewer.principal_id,
-                   issue=lambda rid: issue_request(rid, settings), notifier=OutboxNotifier(url))
+                   issue=lambda rid: issue_request(rid, settings), notifier=OutboxNotifier(url),
+                   four_eyes=settings.four_eyes_approval)
         return redirect(f"/console/requests/{request_id}")
 
     @router.post("/requests/{request_id}/refuse")

@@ -7,6 +7,7 @@ file beside the database."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -17,9 +18,12 @@ from alembic.config import Config
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, create_engine
 
+from archive.catalog import registry
 from archive.locks import FileLocks, lock_key, sqlite_lock_folder
+from schemas.errors import VerificationFailed
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = "catalog-migrations"
@@ -40,9 +44,27 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+_OPENED: dict[str, Engine] = {}  # what ``open_catalog`` cached, for ``close_catalog`` to dispose
+
+
 @cache
 def open_catalog(url: str) -> Engine:
     """Engine for ``url`` with the schema migrated to head (idempotent, once per process)."""
+    engine = _OPENED[url] = _open(url)
+    return engine
+
+
+def close_catalog(url: str) -> None:
+    """Dispose of this process's engine for ``url`` (its file is being replaced by a rebuild);
+    every catalog is opened afresh on its next use."""
+    engine = _OPENED.pop(url, None)
+    open_catalog.cache_clear()
+    if engine is not None:
+        engine.dispose()
+
+
+def _open(url: str) -> Engine:
+    registry.install()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -66,5 +88,18 @@ def _upgrade(engine: Engine, url: str, *, advisory_lock: bool = False) -> None:
 
 @contextmanager
 def session(url: str) -> Iterator[Session]:
-    with Session(open_catalog(url), expire_on_commit=False) as s:
-        yield s
+    """A session on the catalog; a damaged catalog file is E413 (naming it and ``juanzong catalog
+    rebuild``), wherever the damage shows: opening, migrating or deep in a query."""
+    try:
+        with Session(open_catalog(url), expire_on_commit=False) as s:
+            yield s
+    except DatabaseError as exc:
+        if not is_damage(exc):
+            raise
+        raise VerificationFailed("E413", url.removeprefix("sqlite:///"), reason=str(exc.orig)[:200]) from exc
+
+
+def is_damage(exc: DatabaseError) -> bool:
+    """SQLite's "file is not a database" and "database disk image is malformed" (its plain
+    DatabaseError), never a constraint, a lock or another operational error."""
+    return type(exc.orig) is sqlite3.DatabaseError

@@ -191,12 +191,14 @@ class DisseminationRequest(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     case_number: str = Field(index=True, max_length=100)
     requester_name: str = Field(max_length=100)
-    requester_id: str = Field(max_length=64)
+    requester_id: str = Field(max_length=64)  # masked, for display
+    requester_id_hmac: str | None = Field(default=None, max_length=64)  # keyed hash of the whole ID; None before 0007
     role: str = Field(max_length=32)
     licence_number: str = Field(default="", max_length=64)  # a lawyer's 执业证号, to match their searches
     status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved
     reason: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = Field(default=None, max_length=128)  # the principal who asked (four eyes)
     decided_by: str | None = Field(default=None, max_length=128)
     decided_at: datetime | None = None
 
@@ -273,6 +275,16 @@ class Tombstone(SQLModel, table=True):
     disposed_at: datetime = Field(default_factory=utcnow)
     body: str  # canonical JSON, as signed
     signature: str  # base64 detached CMS over ``body``
+
+
+class LogHead(SQLModel, table=True):
+    """The catalog's own record of each signed head of the preservation log: a log folder whose
+    tail and head files were removed together still disagrees with these rows."""
+
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    seq: int
+    digest: str = Field(max_length=64)
+    signed_at: datetime = Field(default_factory=utcnow)
 
 
 class ConsoleUser(SQLModel, table=True):

@@ -230,15 +230,16 @@ def record_document(s: Session, aip_id: str, batch_id: str, doc: SubmittedDocume
 
 def record_event(s: Session, event_type: str, *, agent: str, outcome: str = "success",
                  detail: str = "", aip_id: str | None = None, object_path: str | None = None,
-                 when: datetime | None = None) -> PreservationEvent:
-    """Add a PREMIS-shaped event row; it also enters the hash-chained audit log when ``s`` commits."""
+                 when: datetime | None = None, log_fields: dict | None = None) -> PreservationEvent:
+    """Add a PREMIS-shaped event row; it also enters the hash-chained audit log when ``s`` commits,
+    with ``log_fields`` (e.g. ``auditlog.version_event``) that only the log keeps."""
     ev = PreservationEvent(id=str(uuid.uuid4()), event_type=event_type, event_time=when or utcnow(),
                            agent=agent, outcome=outcome, detail=detail, aip_id=aip_id,
                            object_path=object_path)
     s.add(ev)
-    queue_event(s, {"id": ev.id, "event_type": event_type, "event_time": ev.event_time.isoformat(),
-                    "agent": agent, "outcome": outcome, "detail": detail, "aip_id": aip_id,
-                    "object_path": object_path})
+    queue_event(s, {**(log_fields or {}), "id": ev.id, "event_type": event_type,
+                    "event_time": ev.event_time.isoformat(), "agent": agent, "outcome": outcome,
+                    "detail": detail, "aip_id": aip_id, "object_path": object_path})
     return ev
 
 

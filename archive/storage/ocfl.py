@@ -229,6 +229,13 @@ class OcflStore(Store):
             return None
         return json.loads(path.read_bytes())
 
+    def inventory_sha512(self, object_id: str, version: int | None = None) -> str | None:
+        """SHA-512 of a version's inventory file as stored (default: the root inventory, which
+        equals the head version's); None when there is none."""
+        folder = self.object_dir(object_id)
+        path = (folder if version is None else folder / f"v{version}") / INVENTORY
+        return hashlib.sha512(path.read_bytes()).hexdigest() if path.is_file() else None
+
     def _require(self, object_id: str) -> dict:
         inventory = self.inventory(object_id)
         if inventory is None:

@@ -32,9 +32,10 @@ from dissemination.search.base import (
     SearchQuery, SearchResult, check_filters, cjk_tokens, highlight, is_disclosable_filter,
     query_terms,
 )
-from schemas.errors import Problem
+from schemas.errors import Problem, Unavailable
 
 POINTER = "LIVE"
+META = "meta.json"  # tantivy's index metadata: no index without it
 DEFAULT_DIR = "pages"
 LEGACY = "pages*.sqlite*"  # the SQLite FTS5 index of earlier versions: rebuilt by `juanzong reindex`
 WRITER_HEAP = 64 * 1024 * 1024
@@ -132,10 +133,23 @@ class EmbeddedIndex(SearchIndex):
             legacy.unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------------
+    def _searcher(self) -> tantivy.Searcher:
+        """The live index's searcher, never made empty on the way: a missing index is E610 and
+        one tantivy cannot read is E611, both naming ``juanzong reindex`` (searching a silently
+        re-created empty index answered "0 hits" for an archive that holds pages)."""
+        path = self.live_path
+        if not (path / META).is_file():
+            raise Unavailable("E610", str(path))
+        try:
+            return self._live().searcher()
+        except (OSError, ValueError) as exc:
+            self._index = None
+            raise Unavailable("E611", str(path), reason=f"{type(exc).__name__}: {exc}"[:200]) from exc
+
     def search(self, query: SearchQuery) -> SearchResult:
         """Best first by BM25; with no words, in 案号, document, page order (as Elasticsearch)."""
         terms = query_terms(query.text)
-        searcher = self._live().searcher()
+        searcher = self._searcher()
         tq = _query(query, terms)
         if query.size <= 0:
             return SearchResult(total=_count(searcher, tq), hits=())
@@ -149,7 +163,7 @@ class EmbeddedIndex(SearchIndex):
         return SearchResult(total=result.count, hits=tuple(hits))
 
     def count(self, query: SearchQuery) -> int:
-        return _count(self._live().searcher(), _query(query, query_terms(query.text)))
+        return _count(self._searcher(), _query(query, query_terms(query.text)))
 
     def health(self) -> Health:
         try:

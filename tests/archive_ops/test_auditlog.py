@@ -89,3 +89,89 @@ def test_record_event_appends_after_commit_only(tmp_path: Path) -> None:
     assert [(e["seq"], e["event"]["event_type"], e["event"]["detail"]) for e in entries] == [
         (1, "ingestion", "kept"), (2, "replication", "")]
     assert verify_log(log_dir).ok
+
+
+# --- the catalog as second witness (issue 14 item 5) -------------------------------------------
+
+def _catalog_with_events(tmp_path: Path, n: int) -> tuple[str, Path]:
+    from archive.catalog import session
+    from archive.catalog.record import record_event
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    with session(url) as s:
+        for i in range(n):
+            record_event(s, "fixity check", agent="test", detail=f"check {i}")
+        s.commit()
+    return url, tmp_path / "log"
+
+
+def test_a_removed_tail_and_its_heads_are_missing_from_the_catalogs_record(tmp_path: Path) -> None:
+    from archive.auditlog import catalog_expectation
+
+    signer = EphemeralSigner(common_name="log signer")
+    url, log_dir = _catalog_with_events(tmp_path, 4)
+    sign_head(log_dir, signer, catalog_url=url)
+    _catalog_with_events(tmp_path, 2)
+    trusted = [signer.certificate()]
+    assert verify_log(log_dir, trusted, catalog_expectation(url)).ok
+    _write(log_dir, _lines(log_dir)[:2])
+    for head in (log_dir / "heads").iterdir():
+        head.unlink()
+    result = verify_log(log_dir, trusted, catalog_expectation(url))
+    assert {p.code for p in result.problems} == {"E444", "E445"}
+    assert len(result.missing_days) == 1
+    assert verify_log(log_dir, trusted).ok, "the folder alone still agrees with itself"
+
+
+def test_events_of_an_unknown_log_folder_are_reported_missing_not_dropped_silently(tmp_path: Path, caplog) -> None:
+    """A catalog no door registered a log folder for (a PostgreSQL catalog in a worker that never
+    called ``bind_journals``) cannot log: the error says so and ``log verify`` counts the loss."""
+    from archive.auditlog import _flush_pending, catalog_expectation
+
+    url, log_dir = _catalog_with_events(tmp_path, 3)
+
+    class _Session:
+        info = {"juanzong.auditlog.pending": [{"id": "x"}]}
+
+        def get_bind(self):
+            from sqlalchemy import create_engine
+
+            return create_engine("postgresql+psycopg://nobody@nowhere/none")
+
+    _flush_pending(_Session())
+    assert "E447" in caplog.text
+    assert verify_log(log_dir, None, catalog_expectation(url)).ok
+    _write(log_dir, _lines(log_dir)[:1])
+    assert {p.code for p in verify_log(log_dir, None, catalog_expectation(url)).problems} == {"E445"}
+
+
+@pytest.mark.postgres
+def test_a_flow_in_a_worker_process_logs_into_the_settings_log(tmp_path: Path, prefect_api: str) -> None:
+    """Issue 13: a flow started in a fresh process (as a Prefect worker starts it: no CLI, no API)
+    on a PostgreSQL catalog records its events in the preservation log."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = os.environ.get("JUANZONG_TEST_PG_URL")
+    if not base:
+        pytest.skip("JUANZONG_TEST_PG_URL is not set: start one with scripts/postgres.sh start DIR")
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = base.rsplit("/", 1)[0] + "/" + name
+    home = tmp_path / "home"
+    code = ("from config.settings import Settings; from flows.audit_fixity import audit; "
+            f"audit(Settings(home={str(home)!r}, catalog_url={url!r}), mode='signature')")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=600,
+                   env={**os.environ, "PREFECT_API_URL": prefect_api})
+    from archive.auditlog import catalog_expectation
+
+    events = [json.loads(line)["event"]["event_type"] for line in _lines(home / "log")]
+    assert events == ["fixity check"]
+    assert verify_log(home / "log", None, catalog_expectation(url)).ok
