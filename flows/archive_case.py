@@ -78,7 +78,7 @@ def check4_for(settings: Settings, aip_id: str, stage: str, premis_xsd: Path | N
         signoffs = signoffs_for(s, f"v{head}", manual_codes(stage))  # type: ignore[arg-type]
     return run_check4(store, aip_id, stage, trusted=trusted_certificates(settings), rule=archival_rule(settings),  # type: ignore[arg-type]
                       catalog_url=settings.catalog_url, premis_xsd=premis_xsd, replica=replica,
-                      log_dir=settings.home / "log", jobs=settings.ocr_jobs, signoffs=signoffs)
+                      log_dir=settings.log_dir, jobs=settings.ocr_jobs, signoffs=signoffs)
 
 
 def unaccepted(report: Check4Report, accepted: tuple[str, ...]) -> list[str]:

@@ -94,7 +94,7 @@ def ops_ready_for_archiving(settings: Settings, aip_id: str) -> tuple[str, ...]:
     from flows.archive_case import check4_for
 
     archivist, _ = ops_people(settings)
-    sign_head(settings.home / "log", open_signer(settings))
+    sign_head(settings.log_dir, open_signer(settings), catalog_url=settings.catalog_url)
     head = OcflStore(settings.storage_root).head(ocfl_id_for(aip_id))
     with session(settings.catalog_url) as s:
         for code in manual_codes("GD"):
