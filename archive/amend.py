@@ -63,8 +63,9 @@ def _premis_update(old: bytes, record: CaseRecord, case_json: StoredFile, added:
     root = etree.fromstring(old, parser)
     P = premis.P
     scratch = etree.Element(P + "premis")
+    replaced = {CASE_JSON, *(stored.path for stored in added)}
     for element in root.findall(P + "object"):
-        if element.findtext(f"{P}storage/{P}contentLocation/{P}contentLocationValue") == CASE_JSON:
+        if element.findtext(f"{P}storage/{P}contentLocation/{P}contentLocationValue") in replaced:
             root.remove(element)
     for element in root.findall(P + "rights"):
         root.remove(element)
@@ -100,20 +101,23 @@ def _bag_payload(bag_dir: Path, changed: dict[str, FileDigests]) -> dict[str, Fi
 
 def amend_bag(bag_dir: Path, record: CaseRecord, *, added: list[tuple[str, bytes]], events_for: EventsFor,
               archivist: str, when: datetime, software: str = "juanzong") -> CaseRecord:
-    """Rewrite the checked-out bag ``bag_dir`` in place with ``record`` and the ``added`` JSON
-    files (bag path, bytes); ``events_for(case_json, added)`` gives the PREMIS events (unsigned)."""
+    """Rewrite the checked-out bag ``bag_dir`` in place with ``record`` and the ``added`` files
+    (bag path, bytes: JSON, or ``.ers`` evidence records); ``events_for(case_json, added)`` gives
+    the PREMIS events (unsigned)."""
     changed: dict[str, FileDigests] = {}
     case_json, changed[CASE_JSON] = _write(bag_dir, CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),
                                            "application/json", ("JSON", ""))
     stored = []
     for rel, data in added:
-        file, changed[rel] = _write(bag_dir, rel, data, "application/json", ("JSON", ""))
+        kind = ("application/vnd.ietf.ers", ("RFC 4998 evidence record", "1")) if rel.endswith(".ers") \
+            else ("application/json", ("JSON", ""))
+        file, changed[rel] = _write(bag_dir, rel, data, *kind)
         stored.append(file)
     events = events_for(case_json, stored)
     premis_xml, changed[PREMIS_XML] = _write(
         bag_dir, PREMIS_XML, _premis_update((bag_dir / PREMIS_XML).read_bytes(), record, case_json, stored,
                                             events, archivist), "application/xml", ("PREMIS", "3.0"))
-    metadata = [*(s.manifest for s in record.submissions), case_json, *stored, premis_xml]
+    metadata = [*(f for s in record.submissions for f in s.files()), case_json, *stored, premis_xml]
     created = mets.created_date(bag_dir / METS_XML)
     _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
                                                                          agent=archivist, created=created,

@@ -150,7 +150,7 @@ class Check4Context:
 
     def stored_files(self) -> list[StoredFile]:
         files = [f for d in self.record.documents for f in (d.original, d.pdfa, *(t.file for t in d.text)) if f]
-        return files + [s.manifest for s in self.record.submissions]
+        return files + [f for s in self.record.submissions for f in s.files()]
 
 
 Result = tuple[Outcome, list[str]]

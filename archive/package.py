@@ -105,6 +105,12 @@ class SubmissionRecord(_Frozen):
     scan_started: datetime
     scan_finished: datetime
     manifest: StoredFile
+    signature: StoredFile | None = None  # the station's detached CMS over the manifest (manifest.json.p7s)
+    source: str = ""  # "manifest signed by station …" or "source not authenticated: …"
+
+    def files(self) -> list[StoredFile]:
+        """The stored manifest and, when the station signed it, its signature."""
+        return [self.manifest, *([self.signature] if self.signature else [])]
 
 
 class CaseRecord(_Frozen):
@@ -277,16 +283,41 @@ def _add_submissions(builder: _Builder, submission: CaseSubmission,
                      base: CaseRecord | None, base_bag: Path | None) -> tuple[SubmissionRecord, ...]:
     manifest = submission.manifest
     kept = [s for s in (base.submissions if base else ()) if s.batch_id != manifest.batch_id]
-    records = [s.model_copy(update={"manifest": builder.copy(
-        base_bag / s.manifest.path, s.manifest.path, "application/json", ("JSON", ""))})
-        for s in kept if base_bag]
+    records = [_keep_submission(builder, s, base_bag) for s in kept if base_bag]
     rel = f"{METADATA}/submissions/{safe_relative(manifest.batch_id)}/{MANIFEST_NAME}"
     stored = builder.write(rel, _raw_manifest(submission), "application/json", ("JSON", ""))
+    same = next((s for s in (base.submissions if base else ()) if s.batch_id == manifest.batch_id
+                 and s.manifest.sha256 == stored.sha256), None)
+    signature, source = _signature_of(builder, submission, rel, same, base_bag)
     records.append(SubmissionRecord(
         batch_id=manifest.batch_id, station_id=manifest.station_id, operator_id=manifest.operator.id,
         operator_name=manifest.operator.name, archive=manifest.archive,
-        scan_started=manifest.scan_started, scan_finished=manifest.scan_finished, manifest=stored))
+        scan_started=manifest.scan_started, scan_finished=manifest.scan_finished, manifest=stored,
+        signature=signature, source=source))
     return tuple(sorted(records, key=lambda s: (s.scan_started, s.batch_id)))
+
+
+def _keep_submission(builder: _Builder, record: SubmissionRecord, base_bag: Path) -> SubmissionRecord:
+    """An earlier submission's manifest (and the station's signature over it) copied unchanged."""
+    copied = {"manifest": builder.copy(base_bag / record.manifest.path, record.manifest.path, "application/json",
+                                       ("JSON", ""))}
+    if record.signature is not None:
+        copied["signature"] = builder.copy(base_bag / record.signature.path, record.signature.path,
+                                           "application/pkcs7-signature", ("CMS", ""))
+    return record.model_copy(update=copied)
+
+
+def _signature_of(builder: _Builder, submission: CaseSubmission, manifest_rel: str, same: SubmissionRecord | None,
+                  base_bag: Path | None) -> tuple[StoredFile | None, str]:
+    """The station's signature beside the stored manifest: the submitted one, or the one an
+    earlier version kept for these very manifest bytes (an OCR retry re-submits a batch)."""
+    rel = f"{manifest_rel}.p7s"
+    if submission.manifest_signature is not None:
+        stored = builder.write(rel, submission.manifest_signature, "application/pkcs7-signature", ("CMS", ""))
+        return stored, submission.source
+    if same is not None and same.signature is not None and base_bag is not None:
+        return builder.copy(base_bag / same.signature.path, rel, "application/pkcs7-signature", ("CMS", "")), same.source
+    return None, submission.source or (same.source if same else "")
 
 
 def ingestion_time(submission: CaseSubmission) -> datetime:
@@ -360,7 +391,7 @@ def _write_bag_contents(bag_dir: Path, submission: CaseSubmission, base_bag: Pat
         record, submission, case_json, old_premis, software=software, agent=agent),
         "application/xml", ("PREMIS", "3.0"))
     reports = _keep_reports(builder, base_bag)
-    metadata = [*[s.manifest for s in record.submissions], *reports, case_json, premis_xml]
+    metadata = [*[f for s in record.submissions for f in s.files()], *reports, case_json, premis_xml]
     created = mets.created_date(base_bag / METS_XML) if base_bag else None
     builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent, created=created),
                   "application/xml", ("METS", "1.12"))

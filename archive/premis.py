@@ -282,6 +282,16 @@ def _submitted_events(record: CaseRecord, submission: CaseSubmission) -> list[Ev
     return events
 
 
+def _source_event(current, submission: CaseSubmission, software: str) -> Event:
+    """Who vouches for the batch: the station's verified signature over its manifest, or nobody."""
+    signed = current.signature is not None
+    return Event("digital signature validation" if signed else "validation",
+                 submission.manifest.scan_finished.isoformat(), current.source,
+                 "success" if signed else "source not authenticated",
+                 agents=((f"station:{current.station_id}", "implementer"), (f"software:{software}", "executing program")),
+                 objects=tuple((object_id(f), "source") for f in current.files()))
+
+
 def _ingestion_event(record: CaseRecord, submission: CaseSubmission, submitted: list[StoredFile],
                      software: str, agent: str) -> Event:
     agents = [(f"organization:{submission.manifest.archive}", "authorizer"),
@@ -322,9 +332,11 @@ def _new_events(record: CaseRecord, submission: CaseSubmission, case_json: Store
     for doc in docs:
         events += _scan_events(doc, submission, software) + _ocr_events(doc, software)
     events += _submitted_events(record, submission)
-    manifest = next(s.manifest for s in record.submissions if s.batch_id == submission.manifest.batch_id)
-    submitted = [f for d in docs for f in _document_files(d)] + [manifest, case_json]
+    current = next(s for s in record.submissions if s.batch_id == submission.manifest.batch_id)
+    submitted = [f for d in docs for f in _document_files(d)] + [*current.files(), case_json]
     events.append(_ingestion_event(record, submission, submitted, software, agent))
+    if current.source:
+        events.append(_source_event(current, submission, software))
     return [e.identified() for e in events]
 
 
@@ -385,7 +397,7 @@ def premis_document(record: CaseRecord, submission: CaseSubmission, case_json: S
                   if object_id(d.original) in by_source}
     root = etree.Element(P + "premis", {"version": "3.0", f"{{{XSI_NS}}}schemaLocation": SCHEMA_LOCATION},
                          nsmap={"premis": PREMIS_NS, "xsi": XSI_NS})
-    _objects(root, record, [*(s.manifest for s in record.submissions), case_json], ocr_events)
+    _objects(root, record, [*(f for s in record.submissions for f in s.files()), case_json], ocr_events)
     seen = {_identifier(e, "event") for e in old_events}
     for element in old_events:
         root.append(element)

@@ -180,20 +180,38 @@ def info(as_json: bool = JsonOpt) -> None:
            "replica_root": str(s.replica_root) if s.replica_root else None,
            "replica_root_id": (check_storage_root(s.catalog_url, s.replica_root, "replica")
                                if s.replica_root else None),
-           "index_backend": s.index_backend, "version": version("juanzong")}
+           "index_backend": s.index_backend, "version": version("juanzong"),
+           "root_certificate": str(s.root_cert) if s.root_cert and s.root_cert.is_file() else None,
+           "tsa_url": s.tsa_url or None, "signature_algorithm": s.signature_algorithm}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
 
 
 @keys_app.command("init")
 def keys_init(as_json: bool = JsonOpt) -> None:
-    """Create a self-signed development signing key and certificate when none exist."""
-    from archive.signing import ensure_dev_keys
+    """Make the development PKI where missing: a root CA (its key kept apart), the AIP-signing
+    and dissemination-seal certificates it issues, and its CRL."""
+    from archive.pki import ensure_dev_pki
+    from flows._runtime import pki_paths
 
     s = _settings()
-    ensure_dev_keys(s.signing_key, s.signing_cert, common_name="Juanzong development archive",
-                    algorithm=s.signature_algorithm)
-    emit({"key": str(s.signing_key), "certificate": str(s.signing_cert)}, as_json,
-         f"signing certificate: {s.signing_cert}")
+    paths = ensure_dev_pki(pki_paths(s), algorithm=s.signature_algorithm)
+    obj = {"key": str(paths.signing_key), "certificate": str(paths.signing_cert),
+           "seal_certificate": str(paths.seal_cert), "root_certificate": str(paths.root_cert),
+           "root_key": str(paths.root_key), "crl": str(paths.crl)}
+    emit(obj, as_json, _table("development PKI", ["file", "path"], [[k, v] for k, v in obj.items()]))
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: bool = JsonOpt) -> None:
+    """Issue a new AIP-signing key and certificate from the root; the old pair is kept, and
+    versions it signed keep verifying (they chain to the same root)."""
+    from archive.pki import rotate_signing_certificate
+    from flows._runtime import fingerprint, pki_paths
+
+    s = _settings()
+    cert = rotate_signing_certificate(pki_paths(s), s.signature_algorithm)
+    emit({"certificate": str(s.signing_cert), "serial": f"{cert.serial_number:x}", "fingerprint": fingerprint(cert)},
+         as_json, f"new signing certificate {cert.serial_number:x}: {s.signing_cert}")
 
 
 @app.command()
@@ -223,6 +241,7 @@ from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
 from cli.retention_commands import register as register_retention  # noqa: E402
 from cli.transfer_commands import register as register_transfer  # noqa: E402
+from cli.evidence_commands import register as register_evidence  # noqa: E402
 from cli.change_commands import register as register_changes  # noqa: E402
 from cli.users_commands import register as register_users  # noqa: E402
 
@@ -232,6 +251,7 @@ register_archive(app, _settings)
 register_review(app, _settings)
 register_retention(app, _settings)
 register_transfer(app, _settings)
+register_evidence(app, _settings)
 register_catalog(app, _settings)
 register_changes(app, _settings)
 register_users(app, _settings)

@@ -48,9 +48,21 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_cert: Path | None = None
     signing_chain: Path | None = None
-    signature_algorithm: Literal["ecdsa-p256", "ed25519"] = "ecdsa-p256"
+    signature_algorithm: Literal["ecdsa-p256", "ed25519", "sm2"] = "ecdsa-p256"
     dissemination_key: Path | None = None
     dissemination_cert: Path | None = None
+    root_cert: Path | None = None
+    root_key: Path | None = None
+    crl: Path | None = None
+    signer_backend: Literal["file", "pkcs11"] = "file"
+    pkcs11_module: Path | None = None
+    pkcs11_token: str = ""
+    pkcs11_key_label: str = ""
+    pkcs11_pin: SecretStr | None = None
+    tsa_url: str = ""
+    tsa_root_cert: Path | None = None
+    timestamp_renewal_days: int = 365
+    retired_digest_algorithms: list[str] = []
     ocr_languages: str = "chi_sim"
     ocr_jobs: int = 0
     ocr_timeout_seconds: int = 180
@@ -113,6 +125,9 @@ class Settings(BaseSettings):
             "signing_cert": self.signing_cert or home / "keys" / "archive-signing.pem",
             "dissemination_key": self.dissemination_key or home / "keys" / "dissemination.key",
             "dissemination_cert": self.dissemination_cert or home / "keys" / "dissemination.pem",
+            "root_cert": self.root_cert or home / "keys" / "root-ca.pem",
+            "root_key": self.root_key or home / "root-ca" / "root-ca.key",
+            "crl": self.crl or home / "keys" / "root-ca.crl.pem",
             "ocr_jobs": self.ocr_jobs or (os.cpu_count() or 1),
             "notification_spool": self.notification_spool or home / "outbox",
             "registry_journal": self.registry_journal or home / "registry" / "journal.jsonl",

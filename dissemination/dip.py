@@ -33,7 +33,9 @@ from pydantic import BaseModel, ConfigDict
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from dissemination.seal import Sealer
+from archive.signing import FileSigner, Signer, TimestampingSigner
+from archive.trusted_time import TimestampAuthority
+from dissemination.seal import LtaContext, Sealer
 from dissemination.template import copy_template, reader_revision
 from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, register_fonts, watermark_pdf
 from schemas.errors import InputRejected
@@ -62,6 +64,8 @@ class SealConfig(_Frozen):
     cert_path: Path
     reason: str = "电子阅卷副本 / dissemination copy"
     location: str = ""
+    chain: Path | None = None  # the seal certificate's issuers (the archive root), embedded in signatures
+    lta: LtaContext | None = None  # with a TSA: PAdES B-LTA, and manifest.json's signature timestamped
 
 
 class DipRecord(_Frozen):
@@ -130,7 +134,21 @@ def render_toc(rows: Sequence[tuple[str, str, int]], spec: WatermarkSpec, dest: 
 
 def sealer_for(seal: SealConfig | None) -> Sealer | None:
     return None if seal is None else Sealer(key_path=seal.key_path, cert_path=seal.cert_path,
-                                            reason=seal.reason, location=seal.location)
+                                            reason=seal.reason, location=seal.location, chain=seal.chain,
+                                            lta=seal.lta)
+
+
+def manifest_signer(seal: SealConfig) -> Signer:
+    """The seal's key signs manifest.json too (detached CMS, timestamped when there is a TSA)."""
+    signer: Signer = FileSigner(seal.key_path, seal.cert_path, seal.chain)
+    return TimestampingSigner(signer, TimestampAuthority(seal.lta.tsa_url)) if seal.lta else signer
+
+
+def sign_manifest(manifest: Path, seal: SealConfig) -> Path:
+    """``manifest.json.p7s``: checkable with OpenSSL and the archive root alone (see README)."""
+    target = manifest.with_name(manifest.name + ".p7s")
+    target.write_bytes(manifest_signer(seal).sign_detached(manifest.read_bytes()))
+    return target
 
 
 def issue_copy(src: Path, dest: Path, spec: WatermarkSpec, sealer: Sealer | None,
@@ -177,11 +195,12 @@ def write_readme(folder: Path, spec: WatermarkSpec, sealed: bool) -> Path:
         f"出具时间 Issued: {spec.issued_at.isoformat()}",
         "",
         f"{spec.notice}。每页带有阅卷人水印和追踪标识，可追溯到本次申请。{seal_zh}",
-        "manifest.json 记录每个文件的 SHA-256 摘要，可用于核对文件是否完整。",
+        "manifest.json 记录每个文件的 SHA-256 摘要，可用于核对文件是否完整；manifest.json.p7s 是法院对它的签名。",
         "",
         "For reading in this case only; do not pass on. Every page carries a watermark and a",
         f"trace mark that identify this request. {seal_en}",
-        "manifest.json lists the SHA-256 digest of every file, to check that nothing changed.",
+        "manifest.json lists the SHA-256 digest of every file, to check that nothing changed;",
+        "manifest.json.p7s is the court's signature over it (openssl cms -verify with the court's root certificate).",
         "",
     ])
     path = folder / "README.txt"
@@ -228,7 +247,8 @@ def build_dip(documents: Sequence[DipDocument], spec: WatermarkSpec, out_dir: Pa
     toc_plain.unlink()
     pdfs = [toc, *copies]
     manifest = write_manifest(folder, pdfs, spec)
-    files = (*pdfs, manifest, _write_json(folder / "request.json", request_record),
+    signed = (sign_manifest(manifest, seal),) if seal is not None else ()
+    files = (*pdfs, manifest, *signed, _write_json(folder / "request.json", request_record),
              write_readme(folder, spec, seal is not None))
     zip_path = zip_dip(files, out_dir / f"{spec.request_id}.zip", spec)
     return DipRecord(request_id=spec.request_id, zip_path=zip_path, files=files,

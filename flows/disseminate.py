@@ -31,11 +31,13 @@ from archive.records import ocfl_id_for
 from config import Settings
 from dissemination.access import CaseFacts, Decision, Requester, decide
 from dissemination.dip import DipDocument, SealConfig, build_dip
+from archive.pki import ensure_dev_pki
+from archive.trusted_time import warn_no_tsa
 from dissemination.keyed_id import requester_digest, requester_secret
-from dissemination.seal import ensure_dissemination_keys
+from dissemination.seal import LtaContext
 from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
-from flows._runtime import bind_journals, open_store
+from flows._runtime import bind_journals, chain_path, open_store, pki_paths
 from flows._work import work_folder
 from schemas.errors import InputRejected, NotFound
 
@@ -107,6 +109,20 @@ def disclosable_documents(settings: Settings, case_number: str) -> list[DipDocum
     return selected
 
 
+def seal_config(settings: Settings) -> SealConfig:
+    """The seal's key pair and, with a TSA, what B-LTA needs (roots, CRL, chain: files only)."""
+    chain = chain_path(settings, None, settings.dissemination_cert)  # type: ignore[arg-type]
+    lta = None
+    if settings.tsa_url:
+        roots = tuple(p for p in (settings.root_cert, settings.tsa_root_cert) if p is not None)
+        lta = LtaContext(tsa_url=settings.tsa_url, roots=roots, crls=(settings.crl,) if settings.crl else (),
+                         chain=(chain,) if chain else ())
+    else:
+        warn_no_tsa()
+    return SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert,  # type: ignore[arg-type]
+                      chain=chain, lta=lta)
+
+
 @task(cache_policy=NO_CACHE)
 def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[str]:
     r = request.requester
@@ -114,9 +130,9 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
     spec = WatermarkSpec(reader_name=r.name, reader_id_masked=mask_id(r.id_number),
                          case_number=request.case_number, request_id=request_id,
                          issued_at=issued_at, trace_id=trace_id_for(request_id, issued_at))
-    ensure_dissemination_keys(settings.dissemination_key, settings.dissemination_cert,
-                              common_name="Juanzong dissemination seal")
-    seal = SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert)
+    if not (settings.dissemination_key.exists() and settings.dissemination_cert.exists()):  # type: ignore[union-attr]
+        ensure_dev_pki(pki_paths(settings), algorithm=settings.signature_algorithm)
+    seal = seal_config(settings)
     documents = disclosable_documents(settings, request.case_number)
     record = {"request_id": request_id, "case_number": request.case_number,
               "reader": r.name, "reader_id": mask_id(r.id_number), "role": r.role,

@@ -1,6 +1,7 @@
 """Ingest one station batch (SIP) into the archive.
 
-    check_batch -> ocr_documents -> for each case: build_aip -> sign_bag -> commit (OCFL)
+    check_batch -> check_station (the station's signature over its manifest) -> ocr_documents
+    -> for each case: build_aip -> sign_bag (CAdES-T with a TSA) -> commit (OCFL)
     -> verify_object -> record in catalog -> index pages
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
@@ -14,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from cryptography import x509
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
@@ -28,6 +30,7 @@ from archive.catalog.record import (
     queue_for_indexing,
     record_aip_version,
     record_event,
+    station_certificates,
     upsert_case,
 )
 from archive.bag import payload_digest
@@ -48,9 +51,11 @@ from flows._runtime import (
 )
 from flows._work import work_folder
 from flows.indexing import index_queued
+from ingest.manifest import MANIFEST_SIGNATURE_NAME
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
+from ingest.station_signature import SourceCheck, check_source
 from ingest.validate import ManifestRejected, check_batch
 from schemas.errors import ConfigurationError, Problem, VerificationFailed
 from sqlmodel import select
@@ -86,6 +91,15 @@ def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
     with session(settings.catalog_url) as s:
         return check_batch(batch_dir, min_dpi=settings.min_dpi,
                            known_digest=lambda digest: archived_path_of(s, digest))
+
+
+@task(cache_policy=NO_CACHE)
+def check_station(checked: CheckedBatch, settings: Settings) -> SourceCheck:
+    """The station's signature over its manifest, against the certificates registered for it."""
+    station = checked.manifest.station_id
+    with session(settings.catalog_url) as s:
+        registered = [x509.load_pem_x509_certificate(p.encode()) for p in station_certificates(s, station)]
+    return check_source(checked.batch_dir, station, registered)
 
 
 @task(cache_policy=NO_CACHE)
@@ -190,16 +204,19 @@ def _problems_from_ocr(results: list[OcrResult]) -> list[Problem]:
     return problems
 
 
-def _submissions(checked: CheckedBatch, results: list[OcrResult]) -> list[CaseSubmission]:
+def _submissions(checked: CheckedBatch, results: list[OcrResult], source: SourceCheck) -> list[CaseSubmission]:
     by_path = {r.source_path: r for r in results}
     manifest = checked.manifest
+    signature = checked.batch_dir / MANIFEST_SIGNATURE_NAME
+    signed = signature.read_bytes() if source.authenticated else None
     subs = []
     for case in manifest.cases:
         docs = tuple(SubmittedDocument(entry=f, ocr=by_path[f.path])
                      for f in manifest.files_of(case.case_number) if f.path in by_path)
         if docs:
             subs.append(CaseSubmission(manifest=manifest, case=case, documents=docs,
-                                       events=tuple(_validation_events(checked, docs))))
+                                       events=tuple(_validation_events(checked, docs)),
+                                       manifest_signature=signed, source=source.describe()))
     return subs
 
 
@@ -239,6 +256,10 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
         conflict = Problem.of("E130", "manifest.json")
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest, [conflict],
                        batch_dir, settings, keep_prior=True)
+    source = check_station(checked, settings)
+    if source.problems:
+        return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
+                       [*source.problems, *checked.report.problems], batch_dir, settings)
     store = open_store(settings)
     held = find_held_changes(checked, store)
     for change in held:
@@ -252,7 +273,7 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     with work_folder(settings.work_root, manifest.batch_id) as work:
         results = ocr(checked, work, settings)
         problems = [*checked.report.problems, *_problems_from_ocr(results)]
-        for sub in _submissions(checked, results):
+        for sub in _submissions(checked, results, source):
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
         problems += index_queued(settings, store)
     public = [p.public() for p in problems]

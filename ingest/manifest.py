@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_SIGNATURE_NAME = "manifest.json.p7s"  # the station's detached CMS signature over it (ingest.station_signature)
 MAX_MANIFEST_DEPTH = 32  # a station manifest nests five levels; unknown fields get room to spare
 
 Volume = Literal["正卷", "副卷"]

@@ -40,6 +40,17 @@ class Station(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class StationCertificate(SQLModel, table=True):
+    """A certificate a station signs its manifests with (``juanzong stations add NAME --cert``)."""
+
+    fingerprint: str = Field(primary_key=True, max_length=64)  # SHA-256 of the DER
+    station_id: str = Field(primary_key=True, foreign_key="station.id", index=True, max_length=64)
+    subject: str
+    pem: str
+    not_after: datetime
+    added_at: datetime = Field(default_factory=utcnow)
+
+
 class Batch(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=128)
     station_id: str = Field(index=True, max_length=64)

@@ -48,7 +48,7 @@ def test_refuses_undisclosable_main_volume(corpus_documents, spec: WatermarkSpec
 def test_files_in_volume_order_with_toc(sealed_dip: DipRecord, corpus_documents) -> None:
     names = [p.name for p in sealed_dip.files]
     expected = [f"{d.seq:02d}-{d.title}.pdf" for d in sorted(_readable(corpus_documents), key=lambda d: d.seq)]
-    assert names == ["00-卷内目录.pdf", *expected, "manifest.json", "request.json", "README.txt"]
+    assert names == ["00-卷内目录.pdf", *expected, "manifest.json", "manifest.json.p7s", "request.json", "README.txt"]
     with zipfile.ZipFile(sealed_dip.zip_path) as archive:
         assert [Path(n).name for n in archive.namelist()] == names
 

@@ -26,12 +26,13 @@ from archive.records import aip_id_for, document_id_for, ocfl_id_for
 from archive.storage import StaleHead
 from archive.storage.ocfl import OcflStore
 from config.settings import Settings
-from api.stations import add_station, station_router
+from api.stations import station_router
 from flows.submission import flow_submit
 from ingest.hotfolder import take_batch
 from ingest.intake import pending_batches
 from tests.conftest import BIN, make_corpus
-from tests.intake.conftest import tree_digests
+from tests.intake.conftest import signing_station, tree_digests
+from ingest.station_signature import sign_manifest
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +68,8 @@ def test_api_zip_rejected_by_flow_lands_in_quarantine(corpus_batch: Path, tmp_pa
     app = FastAPI()
     app.include_router(station_router(settings, flow_submit(settings)))
     station = json.loads((batch / "manifest.json").read_text("utf-8"))["station_id"]
-    key = add_station(settings.catalog_url, station)  # the API refuses another station's batch (E156)
+    key, station_key, station_cert = signing_station(settings.catalog_url, station, tmp_path / "stations")
+    sign_manifest(batch, station_key, station_cert)  # the API refuses another station's batch (E156)
     with TestClient(app) as client:
         r = client.post("/batches", content=_zip_of(batch), headers={"X-API-Key": key})
         assert r.status_code == 202, r.text
@@ -206,7 +208,11 @@ class Expected(NamedTuple):
 def _upload_all(settings: Settings, jobs: list[Job]) -> dict[str, dict]:
     """Every batch zipped and posted at once, ingested by eight workers; each station then sees
     its own batches only. Returns each batch's settled status."""
-    keys = {station: add_station(settings.catalog_url, station) for station in dict.fromkeys(j.station for j in jobs)}
+    stations = {station: signing_station(settings.catalog_url, station, settings.home.parent / "stations")
+                for station in dict.fromkeys(j.station for j in jobs)}
+    keys = {station: api_key for station, (api_key, _, _) in stations.items()}
+    for job in jobs:
+        sign_manifest(job.batch, *stations[job.station][1:])
     app = FastAPI()
     app.include_router(station_router(settings, flow_submit(settings), workers=8))
     with TestClient(app) as client:

@@ -1,7 +1,7 @@
 """retention and disposal: 生效日期 on cases, appraisals, legal holds, tombstones
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlmodel
 
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
