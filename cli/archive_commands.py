@@ -1,5 +1,5 @@
 """CLI commands of the archival side: ``log verify``, ``log sign-head``, ``check4``, ``archive-case``,
-``deploy``.
+``deploy``, ``worker``.
 
 ``register(app, get_settings)`` adds them to the ``juanzong`` Typer app; errors are raised as
 ``JuanzongError`` and turned into exit codes by ``cli.main.main``. With ``--json`` each command
@@ -166,16 +166,47 @@ def _register_archive_case(app: typer.Typer, get_settings: Callable[[], Settings
 def _register_deploy(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
     @app.command("deploy")
     def deploy(print_only: bool = typer.Option(False, "--print", help="Print the deployment specs and exit."),
-               hot_folder: Optional[Path] = typer.Option(None, "--hot-folder", help="Also deploy `watch` on it."),
+               pool: str = typer.Option("juanzong", "--pool", help="The process work pool."),
+               pool_limit: Optional[int] = typer.Option(None, "--pool-limit", min=1,
+                                                        help="Flow runs at once across the pool."),
+               ocr_slots: int = typer.Option(2, "--ocr-slots", min=1,
+                                             help="OCR tasks at once across the pool."),
                as_json: bool = JsonOpt) -> None:
-        """Prefect deployments: scheduled audits, daily log head, the hot folder watcher."""
-        from flows.deploy import deployment_specs, serve_deployments
+        """Create or update the work pool and every deployment on the Prefect server (idempotent)."""
+        from flows.deploy import apply_deployments, deployment_specs
+        from flows.engine_env import is_server_configured
+        from schemas.errors import JuanzongError
 
-        specs = deployment_specs(get_settings(), hot_folder=hot_folder)
+        specs = deployment_specs(get_settings())
         if print_only:
             _emit({"deployments": [s.model_dump(mode="json") for s in specs]}, as_json,
-                  "\n".join(f"{s.name}: {s.flow} {s.schedule} {s.parameters}" for s in specs))
-        serve_deployments(get_settings(), specs)
+                  "\n".join(f"{s.name}: {s.flow} {s.cron or 'on demand'} {s.parameters}" for s in specs))
+        if not is_server_configured():
+            raise JuanzongError("E920", "juanzong deploy")
+        report = apply_deployments(specs, pool=pool, pool_limit=pool_limit, ocr_slots=ocr_slots)
+        _emit(report.model_dump(), as_json,
+              f"work pool {report.work_pool}: {len(report.deployments)} deployments, "
+              f"{report.ocr_slots} OCR slots; start workers with `juanzong worker`")
+
+    @app.command("worker")
+    def worker(name: Optional[str] = typer.Option(None, "--name", help="Worker name (default: host-pid)."),
+               pool: str = typer.Option("juanzong", "--pool", help="The process work pool."),
+               limit: Optional[int] = typer.Option(None, "--limit", min=1,
+                                                   help="Flow runs this worker runs at once.")) -> None:
+        """Run a Prefect process worker on the pool, with the archive's Prefect environment."""
+        import os
+        import shutil
+        import sys
+
+        from flows.engine_env import is_server_configured
+        from schemas.errors import JuanzongError
+
+        if not is_server_configured():
+            raise JuanzongError("E920", "juanzong worker")
+        prefect = shutil.which("prefect", path=os.path.dirname(sys.executable)) or "prefect"
+        args = [prefect, "worker", "start", "--pool", pool, "--type", "process"]
+        args += ["--name", name] if name else []
+        os.execv(prefect, args + (["--limit", str(limit)] if limit else []))
 
 
 def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:

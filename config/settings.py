@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     ocr_deskew: bool = True
     ocr_clean: bool = True
     ocr_typography: bool = True
+    ocr_engine: str = "ppocr"
+    ocr_hybrid_confidence: float = 90.0
+    ocr_onnx_threads: int = 0
+    ocr_onnx_provider: Literal["auto", "cpu", "cuda"] = "auto"
+    ocr_ppocr_batch_size: int = 0
+    ocr_ppocr_detect_side: int = 832
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
@@ -80,6 +86,7 @@ class Settings(BaseSettings):
     prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
+    hot_folder: Path | None = None  # the folder the `watch` deployment takes batches from
 
     @classmethod
     def settings_customise_sources(
@@ -105,7 +112,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
         return value
 
-    @field_validator("ocr_confidence_threshold")
+    @field_validator("ocr_confidence_threshold", "ocr_hybrid_confidence")
     @classmethod
     def _percent(cls, value: float) -> float:
         if not 0 <= value <= 100:

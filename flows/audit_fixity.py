@@ -31,6 +31,7 @@ from archive.verify import Finding
 from archive.storage import OcflStore
 from config import Settings
 from flows._runtime import bind_journals, open_ocfl_roots, trusted_certificates
+from flows.progress import report as progress
 from flows.recorded_heads import recorded_heads
 
 
@@ -81,7 +82,8 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
     report = audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
                          replica=replica, trusted=trusted,
                          jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
-                         recorded=recorded)
+                         recorded=recorded,
+                         on_object=lambda done, total: progress("audit", done, total, "AIPs"))
     found = tombstone_findings(settings, gone, trusted)
     report.findings += found
     report.remaining += found

@@ -6,6 +6,12 @@
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
 payload already stored (same payload digest) and creates no new version.
+
+Called in-process with the settings, or run by the ``ingest-batch`` deployment on a worker
+with only ``batch_dir`` (a plain path string): the flow then reads the settings at this edge
+and keeps its outcome for the submitter (``flows.remote_runs``). A batch whose OCR failed for
+any document ends Completed under the name "Needs review" with a message saying how many
+documents failed (E924), never plain Completed.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Literal
 from cryptography import x509
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 from pydantic import BaseModel
 
 from archive.catalog import session
@@ -41,6 +48,7 @@ from archive.signing import SIGNATURE_NAME, sign_bag, signature_info
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
+from config.settings import load_settings
 from flows._runtime import (
     bind_journals,
     fingerprint,
@@ -50,14 +58,16 @@ from flows._runtime import (
     trusted_certificates,
 )
 from flows._work import work_folder
+from flows.engine_env import OCR_TAG
 from flows.indexing import index_queued
+from flows.progress import report
 from ingest.manifest import MANIFEST_SIGNATURE_NAME
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
 from ingest.station_signature import SourceCheck, check_source
 from ingest.validate import ManifestRejected, check_batch
-from schemas.errors import ConfigurationError, Problem, VerificationFailed
+from schemas.errors import ConfigurationError, Problem, VerificationFailed, describe
 from sqlmodel import select
 
 SOFTWARE = "juanzong"
@@ -102,10 +112,11 @@ def check_station(checked: CheckedBatch, settings: Settings) -> SourceCheck:
     return check_source(checked.batch_dir, station, registered)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, tags=[OCR_TAG])
 def ocr(checked: CheckedBatch, work: Path, settings: Settings) -> list[OcrResult]:
     files = [(path, checked.batch_dir / path) for path in checked.accepted]
-    return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings))
+    return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings),
+                         on_page=lambda done, total: report("OCR", done, total, "pages"))
 
 
 @task(cache_policy=NO_CACHE)
@@ -237,29 +248,50 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 
 
 @flow(name="ingest-batch", log_prints=False)
-def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
+def ingest_batch(batch_dir: Path, settings: Settings | None = None) -> IngestOutcome:
+    """``settings`` is None when a deployment runs the flow: they are read here, at the edge."""
+    from flows.remote_runs import keep_outcome
+
+    settings = settings or load_settings()
     bind_journals(settings)
+    outcome, documents = _ingest(Path(batch_dir).absolute(), settings)
+    keep_outcome(settings, outcome)
+    return honest_state(outcome, documents)
+
+
+def honest_state(outcome: IngestOutcome, documents: int) -> IngestOutcome | State:
+    """The outcome, or a Completed state named "Needs review" when OCR failed for a document
+    of the ``documents`` read."""
+    failed = {p["path"] for p in outcome.problems if p["code"] == "E300"}
+    if not failed:
+        return outcome
+    message = describe("E924", path=outcome.batch_id, found=len(failed),
+                       expected=max(documents, len(failed)))
+    return Completed(name="Needs review", message=message, data=outcome)
+
+
+def _ingest(batch_dir: Path, settings: Settings) -> tuple[IngestOutcome, int]:
     log = get_run_logger()
-    batch_dir = batch_dir.absolute()
+    report("check", 0, 1, "batch")
     preflight(settings)
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:
-        return _reject(batch_dir.name, None, "", exc.report.problems, batch_dir, settings)
+        return _reject(batch_dir.name, None, "", exc.report.problems, batch_dir, settings), 0
     manifest = checked.manifest
     with session(settings.catalog_url) as s:
         prior = s.get(Batch, manifest.batch_id)
     if prior is not None and prior.status == "archived":
         if prior.content_digest == checked.content_digest:
             log.info("batch %s was already archived; nothing to do", manifest.batch_id)
-            return _prior_outcome(prior, settings)
+            return _prior_outcome(prior, settings), 0
         conflict = Problem.of("E130", "manifest.json")
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest, [conflict],
-                       batch_dir, settings, keep_prior=True)
+                       batch_dir, settings, keep_prior=True), 0
     source = check_station(checked, settings)
     if source.problems:
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
-                       [*source.problems, *checked.report.problems], batch_dir, settings)
+                       [*source.problems, *checked.report.problems], batch_dir, settings), 0
     store = open_store(settings)
     held = find_held_changes(checked, store)
     for change in held:
@@ -268,20 +300,23 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     if not checked.report.ok:
         _hold([c for c in held if c.kind == "owner"], settings)
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
-                       checked.report.problems, batch_dir, settings)
+                       checked.report.problems, batch_dir, settings), 0
     records: list[AipRecord] = []
     with work_folder(settings.work_root, manifest.batch_id) as work:
         results = ocr(checked, work, settings)
         problems = [*checked.report.problems, *_problems_from_ocr(results)]
-        for sub in _submissions(checked, results, source):
+        subs = _submissions(checked, results, source)
+        for done, sub in enumerate(subs):
+            report("archive", done, len(subs), "cases")
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
+        report("index", 0, 1, "AIPs")
         problems += index_queued(settings, store)
     public = [p.public() for p in problems]
     _hold(held, settings)
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",
                 public, batch_dir, settings)
     return IngestOutcome(batch_id=manifest.batch_id, status="archived", aips=records,
-                         problems=public)
+                         problems=public), len(results)
 
 
 def _archive_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,

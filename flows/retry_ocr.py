@@ -35,6 +35,7 @@ from archive.storage import Store
 from config import Settings
 from flows._runtime import bind_journals, open_store
 from flows._work import work_folder
+from flows.progress import report as progress
 from flows.indexing import index_queued
 from flows.ingest_batch import SOFTWARE, commit_case, record
 from ingest.manifest import BatchManifest
@@ -101,7 +102,8 @@ def _retry_case(aip_id: str, documents: set[str], work: Path, store: Store, sett
     for batch_id, docs in sorted(by_batch.items()):
         staged, manifest = _stage(head, case.submissions, batch_id, docs, work / "staging" / batch_id)
         results = ocr_documents([(d.entry.path, staged / d.entry.path) for d in docs], work / "ocr" / batch_id,
-                                OcrOptions.from_settings(settings))
+                                OcrOptions.from_settings(settings),
+                                on_page=lambda done, total: progress("OCR", done, total, "pages"))
         pairs = list(zip(docs, results, strict=True))
         failures = [(d, r.error or "failed") for d, r in pairs if r.status == "failed"]
         outcome.failed_again.update({d.document_id: error for d, error in failures})

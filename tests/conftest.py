@@ -47,6 +47,18 @@ def make_corpus(out: Path, *args: str) -> Path:
     return sorted(p for p in out.iterdir() if p.is_dir() and p.name != "ground_truth")[0]
 
 
+def zip_batch(batch: Path) -> bytes:
+    """The batch folder as a station uploads it: a zip with the folder at its root."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(batch.rglob("*")):
+            zf.write(p, p.relative_to(batch.parent).as_posix())
+    return buf.getvalue()
+
+
 def pg_url() -> str:
     """The test PostgreSQL server's URL, or skip."""
     url = os.environ.get("JUANZONG_TEST_PG_URL")

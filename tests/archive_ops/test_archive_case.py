@@ -195,13 +195,15 @@ def test_log_verify_cli_exits_4_with_the_seq_of_an_edited_entry(ops_archive, ops
 
 
 def test_deploy_print_lists_the_da_t_70_schedules(ops_archive) -> None:
-    from flows.deploy import deployment_specs, to_deployment
+    from flows.deploy import CYCLE_DAYS, ROLLING_PERCENT, deployment_specs, to_deployment
 
     result = CliRunner().invoke(_cli(ops_archive.settings_b), ["deploy", "--print", "--json"])
     assert result.exit_code == 0, result.output
     specs = {d["name"]: d for d in json.loads(result.output)["deployments"]}
-    assert specs["audit-sample"]["schedule"] == {"interval_seconds": 7 * 86400}
+    assert specs["audit-sample"]["cron"] == "0 2 * * 1"  # weekly, anchored
     assert specs["audit-sample"]["parameters"]["sample_percent"] * 13 >= 5
     assert specs["audit-sample"]["parameters"]["sample_percent"] * 52 >= 100  # every file yearly
-    assert specs["audit-full"]["schedule"] == {"interval_seconds": 730 * 86400}
+    assert specs["audit-full"]["cron"] == "0 3 * * 0" and specs["audit-full"]["parameters"] == {"mode": "rolling"}
+    assert ROLLING_PERCENT * CYCLE_DAYS / 7 >= 100  # the weekly rolling share covers the store within the cycle
+    assert specs["ingest-batch"]["cron"] is None and "watch" not in specs
     assert [to_deployment(s).name for s in deployment_specs(ops_archive.settings_b)] == list(specs)
