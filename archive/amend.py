@@ -9,7 +9,7 @@ approved change of a document's volume or disclosure, the parties or the owning 
     added files      e.g. a 四性检测 report
     premis.xml       case.json's object replaced, the added files' objects added, the events and
                      the archivist appended, the rights statements regenerated from the record
-    METS.xml         regenerated from the record
+    METS.xml         regenerated from the record, keeping CREATEDATE and with LASTMODDATE ``when``
     bag manifests    rewritten; unchanged payload keeps the digests the head recorded (the OCFL
                      commit re-reads every file against them), changed files are hashed
 
@@ -120,8 +120,10 @@ def amend_bag(bag_dir: Path, record: CaseRecord, *, added: list[tuple[str, bytes
         bag_dir, PREMIS_XML, _premis_update((bag_dir / PREMIS_XML).read_bytes(), record, case_json, stored,
                                             events, archivist), "application/xml", ("PREMIS", "3.0"))
     metadata = [*(f for s in record.submissions for f in s.files()), case_json, *stored, premis_xml]
+    created = mets.created_date(bag_dir / METS_XML)
     _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
-                                                                         agent=archivist),
+                                                                         agent=archivist, created=created,
+                                                                         modified=when.isoformat()),
                                   "application/xml", ("METS", "1.12"))
     info = [(k, v) for k, values in read_bag_info(bag_dir).items() for v in values
             if k not in ("Payload-Oxum", "Bagging-Date")]

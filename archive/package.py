@@ -432,7 +432,8 @@ def _write_bag_contents(bag_dir: Path, submission: CaseSubmission, base_bag: Pat
         record, submission, case_json, old_premis, software=software, agent=agent),
         "application/xml", ("PREMIS", "3.0"))
     metadata = [*[f for s in record.submissions for f in s.files()], *reports, case_json, premis_xml]
-    builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent),
+    created = mets.created_date(base_bag / METS_XML) if base_bag else None
+    builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent, created=created),
                   "application/xml", ("METS", "1.12"))
     write_bag(bag_dir, builder.payload, _bag_info(record, submission, software, agent))
     return record

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,16 +94,38 @@ def operator_agent(operator_id: str, name: str) -> Agent:
     return Agent(f"operator:{operator_id}", name, "person", note=f"scanning operator {operator_id}")
 
 
+@cache
+def software_version(software: str) -> str:
+    """The installed version of ``software`` (a distribution name), e.g. juanzong's own."""
+    try:
+        return version(software)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def software_id(software: str) -> str:
+    """One agent per software version: events of an older release keep naming that release."""
+    return f"software:{software}-{software_version(software)}"
+
+
 def software_agent(software: str) -> Agent:
-    return Agent(f"software:{software}", software, "software", note="archive packaging software")
+    return Agent(software_id(software), software, "software", version=software_version(software),
+                 note="archive packaging software")
 
 
 def archive_agent(archive: str) -> Agent:
     return Agent(f"organization:{archive}", archive, "organization", note="archive (custodian)")
 
 
-def archivist_agent(name: str) -> Agent:
-    return Agent(f"person:{name}", name, "person", note="archivist who ran the ingest")
+def person_id(principal: str) -> str:
+    """``person:<principal id>`` of a catalog principal given as ``id`` or ``id (name)``."""
+    return "person:" + principal.split(" (", 1)[0]
+
+
+def archivist_agent(principal: str) -> Agent:
+    """The archivist as the catalog knows them: principal id, and their name when given as ``id (name)``."""
+    pid, _, name = principal.partition(" (")
+    return Agent(person_id(principal), name.rstrip(")") or pid, "person", note=f"archivist, principal {pid}")
 
 
 def engine_agent(engine: str, version: str) -> Agent:
@@ -136,11 +160,19 @@ def _agents(record: CaseRecord, submission: CaseSubmission, software: str, agent
     a = identifier_agent()
     agents.setdefault(a.id, a)
     for e in submission.events:
-        if e.get("agent"):
+        if e.get("agent") and _submitted_agent(submission, str(e["agent"])) not in agents:
             agents.setdefault(f"agent:{e['agent']}", Agent(f"agent:{e['agent']}", str(e["agent"]),
                                                            str(e.get("agent_type") or "unspecified"),
                                                            version=str(e.get("agent_version") or "")))
     return list(agents.values())
+
+
+def _submitted_agent(submission: CaseSubmission, name: str) -> str:
+    """The agent id a station's event names: its operator or station when it is one of them."""
+    manifest = submission.manifest
+    known = {manifest.operator.id: f"operator:{manifest.operator.id}", manifest.operator.name: f"operator:{manifest.operator.id}",
+             manifest.station_id: f"station:{manifest.station_id}"}
+    return known.get(name, f"agent:{name}")
 
 
 def _agent_element(parent: etree._Element, a: Agent) -> None:
@@ -240,7 +272,7 @@ def _scan_events(doc: DocumentRecord, submission: CaseSubmission, software: str)
         Event("fixity check", doc.ocr.started_at.isoformat(),
               "SHA-256 of the archived copy compared with the station manifest", "pass",
               f"sha256 {doc.original.sha256} as in manifest; sm3 {doc.original.sm3}",
-              agents=((f"software:{software}", "executing program"),), objects=((original, "source"),)),
+              agents=((software_id(software), "executing program"),), objects=((original, "source"),)),
     ]
 
 
@@ -261,7 +293,7 @@ def _ocr_events(doc: DocumentRecord, software: str) -> list[Event]:
         f"{ocr.engine} {ocr.engine_version}, languages {ocr.languages}, options [{options}], "
         f"finished {ocr.finished_at.isoformat()}", ocr.status,
         ocr.error or _page_summary(doc),
-        agents=((engine, "executing program"), (f"software:{software}", "implementer")),
+        agents=((engine, "executing program"), (software_id(software), "implementer")),
         objects=((object_id(doc.original), "source"), *outcomes))]
     if doc.pdfa is not None:
         events.append(_validation_event(doc.pdfa, ocr.validation, ocr.finished_at, software))
@@ -276,7 +308,7 @@ def _validation_event(pdfa: StoredFile, validation: PdfaValidation | None, made:
     if validation is None:
         return Event("validation", made.isoformat(), "PDF/A validation of the derivative", "not performed",
                      "no validator ran on this derivative",
-                     agents=((f"software:{software}", "executing program"),), objects=target)
+                     agents=((software_id(software), "executing program"),), objects=target)
     agent = validator_agent(validation)
     found = "; ".join(validation.failed_rules) or validation.error
     return Event("validation", validation.checked_at.isoformat(),
@@ -299,7 +331,7 @@ def _submitted_events(record: CaseRecord, submission: CaseSubmission) -> list[Ev
         events.append(Event(
             str(e["event_type"]), time.isoformat() if isinstance(time, datetime) else str(time or ""),
             str(e.get("detail") or ""), str(e.get("outcome") or ""),
-            agents=((f"agent:{e['agent']}", "executing program"),) if e.get("agent") else (),
+            agents=((_submitted_agent(submission, str(e["agent"])), "executing program"),) if e.get("agent") else (),
             objects=((target, "source"),) if target else ()))
     return events
 
@@ -317,9 +349,10 @@ def _source_event(current, submission: CaseSubmission, software: str) -> Event:
 def _ingestion_event(record: CaseRecord, submission: CaseSubmission, submitted: list[StoredFile],
                      software: str, agent: str) -> Event:
     agents = [(f"organization:{submission.manifest.archive}", "authorizer"),
-              (f"software:{software}", "executing program")]
+              (software_id(software), "executing program"),
+              (f"operator:{submission.manifest.operator.id}", "submitter")]
     if agent:
-        agents.append((f"person:{agent}", "implementer"))
+        agents.append((person_id(agent), "implementer"))
     return Event(
         "ingestion", record.ingested_at.isoformat(),
         f"batch {submission.manifest.batch_id} archived into AIP {record.aip_id} "
@@ -375,7 +408,7 @@ def _rights_element(parent: etree._Element, doc: DocumentRecord) -> None:
               "正卷 document marked disclosable" if doc.disclosable else "正卷 document marked not disclosable")
     _sub(other, "otherRightsNote", f"{doc.entry.document.title} ({volume}): {reason}")
     granted = _sub(statement, "rightsGranted")
-    _sub(granted, "act", "disclose")
+    _sub(granted, "act", "disseminate")  # LoC actionsGranted vocabulary
     _sub(granted, "restriction", "Allow" if doc.disclosable else "Disallow")
     for stored in _document_files(doc):
         _pair(statement, "linkingObjectIdentifier", "linkingObjectIdentifier", ID_TYPE, object_id(stored))

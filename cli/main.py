@@ -284,6 +284,8 @@ from cli.archive_commands import register as register_archive  # noqa: E402
 from cli.catalog_commands import register as register_catalog  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
+from cli.retention_commands import register as register_retention  # noqa: E402
+from cli.transfer_commands import register as register_transfer  # noqa: E402
 from cli.evidence_commands import register as register_evidence  # noqa: E402
 from cli.change_commands import register as register_changes  # noqa: E402
 from cli.users_commands import register as register_users  # noqa: E402
@@ -292,6 +294,8 @@ register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
 register_review(app, _settings)
+register_retention(app, _settings)
+register_transfer(app, _settings)
 register_evidence(app, _settings)
 register_catalog(app, _settings)
 register_changes(app, _settings)

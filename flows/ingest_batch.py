@@ -139,22 +139,21 @@ def package(sub: CaseSubmission, work: Path, store: Store, base_version: int | N
     ocfl_id = ocfl_id_for(sub.aip_id)
     base = (store.checkout(ocfl_id, work / "base" / sub.aip_id, version=base_version)
             if base_version else None)
-    return build_aip(sub, work / "aip", base_bag=base, software=SOFTWARE,
-                     agent=sub.manifest.operator.name)
+    return build_aip(sub, work / "aip", base_bag=base, software=SOFTWARE)
 
 
 @task(cache_policy=NO_CACHE)
 def store_version(built: BuiltAip, settings: Settings, store: Store,
-                  base_version: int | None) -> int:
+                  base_version: int | None, user: str) -> int:
     """Sign, commit as a new OCFL version and verify it before the catalog hears of it.
     The commit is refused (StaleHead) if another ingest moved the head meanwhile. No task
-    retries: a blind retry after a commit would add a second version; a rerun resumes instead."""
+    retries: a blind retry after a commit would add a second version; a rerun resumes instead.
+    The OCFL version's user is ``user``, the person who submitted the batch."""
     signer = open_signer(settings)
     sign_bag(built.bag_dir, signer)
     ocfl_id = ocfl_id_for(built.aip_id)
     version = store.commit(ocfl_id, built.bag_dir, message=f"ingest {built.case_number}",
-                           agent=signer.certificate().subject.rfc4514_string(),
-                           expected_head=base_version)
+                           agent=user, expected_head=base_version)
     findings = verify_object(store, ocfl_id, trusted_certificates(settings))
     if findings:
         first = findings[0]
@@ -372,7 +371,8 @@ def commit_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
         base_version = store.head(ocfl_id)
         built = package(sub, work / f"attempt-{attempt}", store, base_version)
         try:
-            version = store_version(built, settings, store, base_version)
+            operator = sub.manifest.operator
+            version = store_version(built, settings, store, base_version, f"{operator.id} ({operator.name})")
             break
         except StaleHead:
             if attempt == COMMIT_ATTEMPTS:

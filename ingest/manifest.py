@@ -60,6 +60,7 @@ class CaseMeta(_Model):
     clerk: str
     filing_date: date
     closing_date: date | None = None
+    effective_date: date | None = None  # 生效日期: 保管期限 is counted from the next year
     retention_period: str
     retention_period_legacy: str | None = None
     security_class: str = "公开"

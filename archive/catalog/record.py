@@ -79,6 +79,7 @@ def upsert_case(s: Session, meta: CaseMeta) -> Case:
     row.parties = [p.model_dump(exclude_none=True) for p in meta.parties]
     row.judge, row.panel, row.clerk = meta.judge, list(meta.panel), meta.clerk
     row.filing_date, row.closing_date = meta.filing_date, meta.closing_date
+    row.effective_date = meta.effective_date or row.effective_date
     row.retention_period, row.security_class = meta.retention_period, meta.security_class
     if row.status != "archived":
         row.status = "closed" if meta.closing_date else "in_progress"

@@ -128,6 +128,42 @@ def test_mets_dmd_sections_validate_against_the_case_vocabulary(pkg_full) -> Non
     assert len(case.findall(f"{ns}parties/{ns}party")) == len(submission.case.parties)
 
 
+def test_dmd_sections_name_the_element_set_and_carry_the_table_of_contents(pkg_full) -> None:
+    from archive.check4 import case_schema
+
+    submission, built = pkg_full
+    root = _tree(built.bag_dir, "METS.xml")
+    wraps = list(root.iter(METS + "mdWrap"))
+    assert wraps and {(w.get("MDTYPE"), w.get("OTHERMDTYPE")) for w in wraps} == {("OTHER", "case-metadata-1")}
+    ns = "{https://juanzong.example/ns/case/1}"
+    case = next(root.iter(ns + "case"))
+    assert case_schema().validate(etree.ElementTree(case)), case_schema().error_log
+    entries = case.findall(f"{ns}contents/{ns}entry")
+    assert [(e.get("volume"), int(e.get("seq"))) for e in entries] == [
+        (d.entry.document.volume, d.entry.document.seq) for d in read_case_record(built.bag_dir).documents]
+    assert case.findtext(ns + "documentCount") == str(len(submission.documents))
+    broken = etree.fromstring(etree.tostring(case))
+    broken.find(ns + "retentionPeriod").text = "长期保存"
+    assert not case_schema().validate(etree.ElementTree(broken))
+
+
+def test_premis_is_valid_against_the_shipped_schema_and_names_people(pkg_full) -> None:
+    from archive.check4 import premis_schema
+
+    submission, built = pkg_full
+    root = _tree(built.bag_dir, "premis.xml")
+    assert premis_schema().validate(etree.ElementTree(root)), premis_schema().error_log
+    assert {a.text for a in root.iter(PREMIS + "act")} == {"disseminate"}
+    agents = {a.findtext(f".//{PREMIS}agentIdentifierValue"): a for a in root.findall(PREMIS + "agent")}
+    software = [a for a in agents.values() if a.findtext(PREMIS + "agentType") == "software"]
+    assert software and all(a.findtext(PREMIS + "agentVersion") for a in software)
+    operator = submission.manifest.operator
+    named = [i for i, a in agents.items() if a.findtext(PREMIS + "agentName") in (operator.id, operator.name)]
+    assert named == [f"operator:{operator.id}"]
+    ingestion = next(e for e in _events(root) if e["type"] == "ingestion")
+    assert f"operator:{operator.id}" in ingestion["agents"]
+
+
 def test_mets_logical_struct_map_reads_case_volume_document_page(pkg_full) -> None:
     submission, built = pkg_full
     root = _tree(built.bag_dir, "METS.xml")
@@ -217,6 +253,18 @@ def test_premis_events_agents_and_rights(pkg_full) -> None:
     assert any(d.entry.document.volume == "副卷" for d in submission.documents)
 
 
+def test_a_stations_own_virus_event_is_no_evidence_for_the_archive(pkg_full) -> None:
+    """The station says it ran ClamAV on one file (EXTRA_EVENT): that is its claim, not the archive's
+    scan, so DA/T 70 item 4-2 still finds no evidence for that file."""
+    from archive.check4 import virus_verdict
+
+    submission, built = pkg_full
+    outcome, evidence = virus_verdict(etree.parse(str(built.bag_dir / "data/metadata/premis.xml")),
+                                      read_case_record(built.bag_dir))
+    first = f"data/original/{submission.documents[0].entry.path}"
+    assert outcome == "fail" and any(e.startswith(first) and "no evidence" in e for e in evidence)
+
+
 def test_bagit_python_accepts_the_bag_with_a_detached_signature(pkg_full, tmp_path: Path) -> None:
     _, built = pkg_full
     bagit.Bag(str(built.bag_dir)).validate()
@@ -260,6 +308,9 @@ def test_supplementary_filing_keeps_old_documents_and_adds_new(pkg_batch: Path, 
     assert [e["id"] for e in new_events][:len(old_ids)] == old_ids
     assert [e["type"] for e in new_events].count("ingestion") == 2
     assert bagit.Bag(str(v2.bag_dir)).is_valid()
+    header_v1, header_v2 = (_tree(b.bag_dir, "METS.xml").find(METS + "metsHdr") for b in (v1, v2))
+    assert header_v1.get("LASTMODDATE") is None
+    assert header_v2.get("CREATEDATE") == header_v1.get("CREATEDATE") != header_v2.get("LASTMODDATE")
 
 
 def test_reocr_replaces_the_document_and_appends_its_event(pkg_batch: Path, tmp_path: Path,
