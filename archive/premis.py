@@ -342,7 +342,7 @@ def _source_event(current, submission: CaseSubmission, software: str) -> Event:
     return Event("digital signature validation" if signed else "validation",
                  submission.manifest.scan_finished.isoformat(), current.source,
                  "success" if signed else "source not authenticated",
-                 agents=((f"station:{current.station_id}", "implementer"), (f"software:{software}", "executing program")),
+                 agents=((f"station:{current.station_id}", "implementer"), (software_id(software), "executing program")),
                  objects=tuple((object_id(f), "source") for f in current.files()))
 
 
