@@ -65,7 +65,7 @@ def ops_copy(tmp_path: Path):
 
 
 ARCHIVIST, AUDITOR = "archivist:lin", "auditor:zhou"
-NO_TOOL_EVIDENCE_YET = ("GD-3-3", "GD-4-2")  # veraPDF and ClamAV events come with the formats work
+UNSCANNED_ITEMS = ("GD-4-2",)  # these archives have no ClamAV database: every scan is "not performed"
 
 
 def ops_people(settings: Settings) -> tuple[str, str]:
@@ -102,4 +102,4 @@ def ops_ready_for_archiving(settings: Settings, aip_id: str) -> tuple[str, ...]:
                      aip_id=aip_id)
         s.commit()
     report = check4_for(settings, aip_id, "GD")
-    return tuple(c for c in report.failed if c in NO_TOOL_EVIDENCE_YET)
+    return tuple(c for c in report.failed if c in UNSCANNED_ITEMS)
