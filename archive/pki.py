@@ -119,27 +119,65 @@ def make_crl(root_key: PrivateKey, root: x509.Certificate, revoked: list[int] | 
     return builder.sign(root_key, hash_for(root_key))  # type: ignore[arg-type]
 
 
-def write_private_key(path: Path, key: PrivateKey) -> None:
-    """The key as unencrypted PKCS #8 PEM, mode 0600 in a 0700 folder; never overwrites."""
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    write_private_bytes(path, pem)
+def private_pem(key: PrivateKey) -> bytes:
+    """The key as unencrypted PKCS #8 PEM (written 0600 in a 0700 folder by ``FileSet``)."""
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
 
 
-def write_private_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+class FileSet:
+    """Keys and certificates that exist together or not at all. Each file is written whole to a
+    hidden temporary sibling, then all take their names; any failure (a full disk) removes every
+    one, so a key is never left without its certificate and a retry starts clean."""
+
+    def __init__(self) -> None:
+        self._files: list[tuple[Path, bytes, int]] = []
+
+    def private(self, path: Path, data: bytes) -> FileSet:
+        self._files.append((path, data, 0o600))
+        return self
+
+    def public(self, path: Path, data: bytes) -> FileSet:
+        self._files.append((path, data, 0o644))
+        return self
+
+    def write(self) -> None:
+        temps: list[Path] = []
+        placed: list[Path] = []
+        try:
+            for path, data, mode in self._files:
+                temps.append(_write_temporary(path, data, mode))
+            for (path, _, _), tmp in zip(self._files, temps):
+                os.replace(tmp, path)
+                placed.append(path)
+        except BaseException:
+            for leftover in temps + placed:
+                leftover.unlink(missing_ok=True)
+            raise
+
+
+def _write_temporary(path: Path, data: bytes, mode: int) -> Path:
+    if mode & 0o077:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def write_public(path: Path, data: bytes) -> None:
     """Write a certificate or CRL by a temporary name (readers never see half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    FileSet().public(path, data).write()
 
 
 def pem(obj: x509.Certificate | x509.CertificateRevocationList) -> bytes:
@@ -170,11 +208,10 @@ def _ensure_dev_pki(paths: PkiPaths, algorithm: str, court: str) -> PkiPaths:
         return sm2.ensure_dev_pki(paths, court=court)
     if not paths.root_cert.exists():
         root_key = new_private_key(algorithm)
-        write_private_key(paths.root_key, root_key)
         root = issue_certificate(root_key.public_key(), f"{court} archive root CA", root_key, None, ca=True,
                                  years=ROOT_YEARS)
-        write_public(paths.root_cert, pem(root))
-        write_public(paths.crl, pem(make_crl(root_key, root)))
+        FileSet().public(paths.root_cert, pem(root)).public(paths.crl, pem(make_crl(root_key, root))) \
+            .private(paths.root_key, private_pem(root_key)).write()
     for key_path, cert_path, name in ((paths.signing_key, paths.signing_cert, f"{court} archive AIP signing"),
                                       (paths.seal_key, paths.seal_cert, f"{court} dissemination seal")):
         if not key_path.exists():
@@ -190,8 +227,7 @@ def issue_end_entity(paths: PkiPaths, key_path: Path, cert_path: Path, common_na
     root_key, root = load_root(paths)
     key = new_private_key(algorithm)
     cert = issue_certificate(key.public_key(), common_name, root_key, root, ca=False)
-    write_private_key(key_path, key)
-    write_public(cert_path, pem(cert))
+    FileSet().public(cert_path, pem(cert)).private(key_path, private_pem(key)).write()
     return cert
 
 

@@ -24,7 +24,7 @@ from asn1crypto import algos, core, keys, pem
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
-from archive.pki import END_ENTITY_YEARS, ROOT_YEARS, PkiPaths, write_private_bytes, write_public
+from archive.pki import END_ENTITY_YEARS, ROOT_YEARS, FileSet, PkiPaths
 from archive.signing import Signer, assemble_cms, check_key_file
 from schemas.errors import ConfigurationError
 
@@ -146,15 +146,15 @@ def ensure_dev_pki(paths: PkiPaths, *, court: str = "Juanzong development") -> P
     keep an ECDSA seal configured by path (``JUANZONG_DISSEMINATION_KEY``/``_CERT``)."""
     if not paths.root_cert.exists():
         root_key = Sm2Key.generate()
-        write_private_bytes(paths.root_key, root_key.pem())
-        write_public(paths.root_cert, _pem(issue(root_key, f"{court} archive root CA (SM2)", root_key, None, ca=True,
-                                                 years=ROOT_YEARS)))
+        FileSet().public(paths.root_cert, _pem(issue(root_key, f"{court} archive root CA (SM2)", root_key, None,
+                                                     ca=True, years=ROOT_YEARS))) \
+            .private(paths.root_key, root_key.pem()).write()
     root_key, root = Sm2Key.load(paths.root_key), load_certificate(paths.root_cert)
     if not paths.signing_key.exists():
         key = Sm2Key.generate()
-        write_private_bytes(paths.signing_key, key.pem())
-        write_public(paths.signing_cert, _pem(issue(key, f"{court} archive AIP signing (SM2)", root_key, root,
-                                                    ca=False)))
+        FileSet().public(paths.signing_cert, _pem(issue(key, f"{court} archive AIP signing (SM2)", root_key, root,
+                                                        ca=False))) \
+            .private(paths.signing_key, key.pem()).write()
     return paths
 
 
