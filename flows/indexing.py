@@ -65,11 +65,11 @@ def check_index_kept(settings: Settings) -> None:
     writing would re-create it empty and hold only what is indexed from now on, so searches
     would miss every earlier AIP unseen. Only ``juanzong reindex`` rebuilds it (from storage).
     While every AIP is queued, the first write makes the index (the queue fills it whole)."""
-    if has_indexed(settings):
+    if is_anything_indexed(settings):
         open_index(settings).check_live()
 
 
-def has_indexed(settings: Settings) -> bool:
+def is_anything_indexed(settings: Settings) -> bool:
     """Whether the catalog holds an AIP that is not queued for indexing: its pages went into the index."""
     with session(settings.catalog_url) as s:
         waiting = select(IndexQueueItem.aip_id)
