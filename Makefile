@@ -8,6 +8,8 @@ export JUANZONG_HOME ?= $(CURDIR)/var
 
 deps:
 	@scripts/install-debian-packages.sh
+	@scripts/siegfried/install.sh
+	@scripts/verapdf/install.sh
 
 venv: $(VENV)/.installed
 
@@ -18,11 +20,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-demo: deps venv
-	$(BIN)/juanzong demo
+demo: deps venv  # with a real RFC 3161 TSA (OpenSSL's) on loopback for the run
+	@url=$$(scripts/tsa.sh start "$(JUANZONG_HOME)/tsa") && \
+	  JUANZONG_TSA_URL=$$url JUANZONG_TSA_ROOT_CERT="$(JUANZONG_HOME)/tsa/tsa-root.pem" $(BIN)/juanzong demo; \
+	  rc=$$?; scripts/tsa.sh stop "$(JUANZONG_HOME)/tsa"; exit $$rc
 
 test: deps venv
 	$(BIN)/pytest
 
 clean:
-	rm -rf var .es
+	rm -rf var .es .tools .verapdf

@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
@@ -87,8 +89,9 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def add_station(catalog_url: str, name: str, *, court: str = "") -> str:
-    """Create the station and its principal; return the API key (the only time it exists)."""
+def add_station(catalog_url: str, name: str, *, court: str = "", certificate: x509.Certificate | None = None) -> str:
+    """Create the station and its principal, with the certificate it signs manifests with;
+    return the API key (the only time it exists)."""
     from archive.catalog import session
     from archive.catalog.models import Principal, Station
 
@@ -103,7 +106,25 @@ def add_station(catalog_url: str, name: str, *, court: str = "") -> str:
         s.flush()
         s.add(Station(id=name, court=court, principal_id=f"station:{name}"))
         s.commit()
+    if certificate is not None:
+        certify_station(catalog_url, name, certificate)
     return key
+
+
+def certify_station(catalog_url: str, name: str, certificate: x509.Certificate) -> None:
+    """Register a certificate for an existing station: from now on its manifests must be signed."""
+    from archive.catalog import session
+    from archive.catalog.models import Station
+    from archive.catalog.record import register_station_certificate
+
+    with session(catalog_url) as s:
+        if s.get(Station, name) is None:
+            raise NotFound("E185", name)
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        register_station_certificate(s, name, hashlib.sha256(der).hexdigest(), certificate.subject.rfc4514_string(),
+                                     certificate.public_bytes(serialization.Encoding.PEM).decode(),
+                                     certificate.not_valid_after_utc)
+        s.commit()
 
 
 def check_station(claimed: str | None, station: str) -> None:
@@ -124,6 +145,7 @@ def station_of_key(catalog_url: str, key: str | None) -> str:
     """The station id a key belongs to, or E148."""
     from archive.catalog import session
     from archive.catalog.models import Principal, Station
+    from archive.catalog.record import station_certificates
 
     if not key:
         raise InputRejected("E148", "X-API-Key")
@@ -132,8 +154,11 @@ def station_of_key(catalog_url: str, key: str | None) -> str:
                                                    Principal.kind == "station")).first()
         station = principal and s.exec(select(Station).where(
             Station.principal_id == principal.id)).first()
+        certified = station and station_certificates(s, station.id)
     if not station:
         raise InputRejected("E148", "X-API-Key")
+    if not certified:
+        raise InputRejected("E183", "X-API-Key", station=station.id)
     return station.id
 
 

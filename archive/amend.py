@@ -9,7 +9,7 @@ approved change of a document's volume or disclosure, the parties or the owning 
     added files      e.g. a 四性检测 report
     premis.xml       case.json's object replaced, the added files' objects added, the events and
                      the archivist appended, the rights statements regenerated from the record
-    METS.xml         regenerated from the record
+    METS.xml         regenerated from the record, keeping CREATEDATE and with LASTMODDATE ``when``
     bag manifests    rewritten; unchanged payload keeps the digests the head recorded (the OCFL
                      commit re-reads every file against them), changed files are hashed
 
@@ -26,7 +26,7 @@ from lxml import etree
 
 from archive import mets, premis
 from archive.bag import BAG_ALGORITHMS, FileDigests, hash_file, read_bag_info, read_manifest, write_bag
-from archive.package import CASE_JSON, METS_XML, PREMIS_XML, CaseRecord, StoredFile
+from archive.package import CASE_JSON, METS_XML, PREMIS_XML, CaseRecord, StoredFile, identify_formats
 from archive.signing import SIGNATURE_NAME
 
 EventsFor = Callable[[StoredFile, list[StoredFile]], list[premis.Event]]
@@ -35,9 +35,11 @@ _TAG_FILES = ("bagit.txt", "bag-info.txt", *(f"{kind}-{a}.txt" for kind in ("man
 
 
 def _stored(bag_dir: Path, rel: str, media_type: str, fmt: tuple[str, str]) -> tuple[StoredFile, FileDigests]:
+    """The file's record with its digests and its PRONOM key (siegfried)."""
     d = hash_file(bag_dir / rel)
-    return StoredFile(path=rel, size=d.size, sha256=d.sha256, sha512=d.sha512, sm3=d.sm3,
-                      media_type=media_type, format_name=fmt[0], format_version=fmt[1]), d
+    puid = identify_formats([bag_dir / rel])[(bag_dir / rel).absolute()][0]
+    return StoredFile(path=rel, size=d.size, sha256=d.sha256, sha512=d.sha512, sm3=d.sm3, media_type=media_type,
+                      format_name=fmt[0], format_version=fmt[1], puid=puid), d
 
 
 def _write(bag_dir: Path, rel: str, data: bytes, media_type: str,
@@ -63,8 +65,9 @@ def _premis_update(old: bytes, record: CaseRecord, case_json: StoredFile, added:
     root = etree.fromstring(old, parser)
     P = premis.P
     scratch = etree.Element(P + "premis")
+    replaced = {CASE_JSON, *(stored.path for stored in added)}
     for element in root.findall(P + "object"):
-        if element.findtext(f"{P}storage/{P}contentLocation/{P}contentLocationValue") == CASE_JSON:
+        if element.findtext(f"{P}storage/{P}contentLocation/{P}contentLocationValue") in replaced:
             root.remove(element)
     for element in root.findall(P + "rights"):
         root.remove(element)
@@ -100,22 +103,27 @@ def _bag_payload(bag_dir: Path, changed: dict[str, FileDigests]) -> dict[str, Fi
 
 def amend_bag(bag_dir: Path, record: CaseRecord, *, added: list[tuple[str, bytes]], events_for: EventsFor,
               archivist: str, when: datetime, software: str = "juanzong") -> CaseRecord:
-    """Rewrite the checked-out bag ``bag_dir`` in place with ``record`` and the ``added`` JSON
-    files (bag path, bytes); ``events_for(case_json, added)`` gives the PREMIS events (unsigned)."""
+    """Rewrite the checked-out bag ``bag_dir`` in place with ``record`` and the ``added`` files
+    (bag path, bytes: JSON, or ``.ers`` evidence records); ``events_for(case_json, added)`` gives
+    the PREMIS events (unsigned)."""
     changed: dict[str, FileDigests] = {}
     case_json, changed[CASE_JSON] = _write(bag_dir, CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),
                                            "application/json", ("JSON", ""))
     stored = []
     for rel, data in added:
-        file, changed[rel] = _write(bag_dir, rel, data, "application/json", ("JSON", ""))
+        kind = ("application/vnd.ietf.ers", ("RFC 4998 evidence record", "1")) if rel.endswith(".ers") \
+            else ("application/json", ("JSON", ""))
+        file, changed[rel] = _write(bag_dir, rel, data, *kind)
         stored.append(file)
     events = events_for(case_json, stored)
     premis_xml, changed[PREMIS_XML] = _write(
         bag_dir, PREMIS_XML, _premis_update((bag_dir / PREMIS_XML).read_bytes(), record, case_json, stored,
                                             events, archivist), "application/xml", ("PREMIS", "3.0"))
-    metadata = [*(s.manifest for s in record.submissions), case_json, *stored, premis_xml]
+    metadata = [*(f for s in record.submissions for f in s.files()), case_json, *stored, premis_xml]
+    created = mets.created_date(bag_dir / METS_XML)
     _, changed[METS_XML] = _write(bag_dir, METS_XML, mets.mets_document(record, metadata, software=software,
-                                                                         agent=archivist),
+                                                                         agent=archivist, created=created,
+                                                                         modified=when.isoformat()),
                                   "application/xml", ("METS", "1.12"))
     info = [(k, v) for k, values in read_bag_info(bag_dir).items() for v in values
             if k not in ("Payload-Oxum", "Bagging-Date")]

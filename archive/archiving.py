@@ -29,7 +29,7 @@ CHECK4_GD = f"{METADATA}/check4-GD.json"
 
 def _events(record: CaseRecord, case_json: StoredFile, report: StoredFile, passed: bool,
             summary: str, archivist: str, when: datetime, software: str) -> list[premis.Event]:
-    agents = ((f"person:{archivist}", "implementer"), (f"software:{software}", "executing program"))
+    agents = ((premis.person_id(archivist), "implementer"), (premis.software_id(software), "executing program"))
     return [e.identified() for e in (
         premis.Event("metadata modification", when.isoformat(),
                      f"档号 {record.archival_code} assigned; case archived (归档) on {record.archived_on}",

@@ -19,7 +19,7 @@ import os
 import random
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
@@ -65,22 +65,26 @@ def audit_store(store: Store, *, mode: Mode, sample_percent: float = 5.0,
                 object_ids: Iterable[str] | None = None, replica: Store | None = None,
                 trusted: list[x509.Certificate] | None = None, jobs: int = 2,
                 last_checked: Mapping[str, datetime] | None = None, seed: int | None = None,
-                recorded: Mapping[str, RecordedHead] | None = None) -> AuditReport:
+                recorded: Mapping[str, RecordedHead] | None = None,
+                on_object: Callable[[int, int], None] | None = None) -> AuditReport:
     """Audit ``object_ids`` (default: every object); repair from ``replica`` when given. With
     ``recorded`` (object id -> what catalog and log recorded) each head is compared too, and the
-    recorded objects storage lacks and the stored objects nobody recorded are findings."""
+    recorded objects storage lacks and the stored objects nobody recorded are findings.
+    ``on_object(done, total)`` hears each object finished (a progress display)."""
     ocfl = ocfl_of(store)
     report = AuditReport(mode=mode, started=datetime.now(timezone.utc), storage_root=str(ocfl.root))
     stored = set(object_ids if object_ids is not None else ocfl.object_ids())
     ids = sorted(stored | (set(recorded) if recorded is not None and object_ids is None else set()))
     selection = _select_content(ocfl, [i for i in ids if i in stored], mode, sample_percent,
                                 last_checked or {}, seed)
-    for object_id in ids:
+    for done, object_id in enumerate(ids, 1):
         head_findings = check_head(ocfl, object_id, recorded.get(object_id)) if recorded is not None else []
         if object_id in stored:
             _audit_one(ocfl, object_id, selection[object_id], report, replica, trusted, jobs, head_findings)
         else:
             _count_findings(report, head_findings)
+        if on_object is not None:
+            on_object(done, len(ids))
     report.finished = datetime.now(timezone.utc)
     return report
 

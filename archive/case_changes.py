@@ -127,7 +127,7 @@ def change_event(change_id: str, kind: str, document_path: str, old: Any, new: A
                  when: datetime, case_json: StoredFile, software: str) -> premis.Event:
     """The PREMIS event of an approved change, naming the archivist who approved it."""
     what = f"{kind} of {document_path}" if document_path else kind
-    agents = ((f"person:{archivist}", "implementer"), (f"software:{software}", "executing program"))
+    agents = ((premis.person_id(archivist), "implementer"), (premis.software_id(software), "executing program"))
     return premis.Event("metadata modification", when.isoformat(),
                         f"{what}: {_shown(old)} -> {_shown(new)}; approved by archivist {archivist} "
                         f"(change {change_id})", "success", agents=agents,

@@ -1,16 +1,18 @@
-"""四性检测 (DA/T 70-2018): authenticity, integrity, usability and security checks of one AIP.
+"""四性检测 (DA/T 70-2018): authenticity, integrity, usability and security checks, per stage.
 
-``run_check4`` reads the stored head version in place (never a copy, never a write), runs
-every machine check named in ``schemas/check4_items.json`` for the stage (GD 归档, YJ 移交,
-BC 长期保存) and returns a ``Check4Report`` with one result per item: ``pass``, ``fail``,
-``not_applicable`` (with the reason) or ``manual`` (a person must check it). Content fixity
-comes from one ``verify_object`` pass, so each stored file is read once for digests.
+The standard has one item table per stage (``schemas/check4_items.json``): GD 归档 and BC 长期保存
+run here on a stored AIP (GD on the head before 归档; BC on the object as kept over time: every
+version's signature, the fixity audits, the catalog's versions, the signed log heads), YJ 移交与接收
+runs on a transfer package (``archive/transfer/check4_yj.py``). Each item is ``pass``, ``fail``,
+``not_applicable`` (with the reason) or ``manual``: a person checks it and signs it off
+(``archive/check4_signoff.py``, logged in the hash-chained log); until then the report is
+``incomplete``. No item passes without evidence: a PDF/A claim in the XMP, or a log with no signed
+head, is no evidence. Content fixity comes from one ``verify_object`` pass, so each stored file is
+read once for digests.
 
-Schemas: METS is validated against ``schemas/mets-1.12.xsd`` (vendored verbatim from the
-METS 1.12 release; its XLink import is pointed at ``schemas/xlink-loc.xsd`` when loaded, so
-no network is used). PREMIS 3.0 is validated only when the caller passes ``premis_xsd``
-(the official schema is not shipped); otherwise item 1-15 checks well-formedness and is
-reported ``not_applicable`` for schema validity, with that reason.
+Schemas ship in ``schemas/``: METS 1.12 (its XLink import pointed at ``schemas/xlink-loc.xsd``),
+PREMIS 3.0 (``premis-v3-0.xsd``) and the case metadata element set (``case-metadata-1.xsd``);
+nothing is fetched.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from pydantic import BaseModel
 
 from archive import premis
 from archive.archival_code import ArchivalCodeRule
-from archive.auditlog import verify_log
 from archive.bag import read_bag_info
-from archive.mets import METS_NS, XLINK_NS
+from archive.check4_longterm import LONGTERM_CHECKS, log_verdict
+from archive.check4_signoff import SignOff
+from archive.mets import CASE_NS, CASE_SCHEMA, METS_NS, XLINK_NS
+from archive.premis_evidence import evidence_for
 from archive.package import CASE_JSON, METS_XML, PREMIS_XML, CaseRecord, StoredFile, sniff_format
 from archive.records import ocfl_id_for
 from archive.storage.base import FileRecord, Store
@@ -46,6 +50,7 @@ from schemas import SCHEMA_DIR, load_json
 
 Stage = Literal["GD", "YJ", "BC"]
 Outcome = Literal["pass", "fail", "not_applicable", "manual"]
+Status = Literal["pass", "fail", "incomplete"]
 STAGES = ("GD", "YJ", "BC")
 REPORT_FORMAT = "juanzong-check4/1"
 RETENTIONS = {"永久", "60年", "20年"}
@@ -59,6 +64,8 @@ FIELD_LENGTHS = {"case_number": 100, "court": 200, "court_code": 32, "case_type"
 REQUIRED_FIELDS = ("case_number", "court", "court_code", "case_type", "procedure", "cause_of_action",
                    "judge", "clerk", "filing_date", "closing_date", "retention_period", "security_class")
 MIN_DPI = 200
+PREMIS_XSD = "premis-v3-0.xsd"
+VALIDATOR, VIRUS_SCANNER = "veraPDF", "ClamAV"
 
 
 class ItemResult(BaseModel):
@@ -66,18 +73,21 @@ class ItemResult(BaseModel):
     item: str  # e.g. "1-7"
     property: str
     title_zh: str
-    title_en: str
+    title_en: str  # what is checked
+    basis: str = ""  # what a pass rests on
     outcome: Outcome
     evidence: list[str] = []
+    signed_off_by: str | None = None  # the person who decided a manual item
 
 
 class Check4Report(BaseModel):
     format: str = REPORT_FORMAT
     standard: str = "DA/T 70-2018"
-    aip_id: str
+    aip_id: str | None
     case_number: str | None
     stage: Stage
     version: int | None
+    package: str | None = None  # the transfer package checked (YJ)
     checked_at: datetime
     items: list[ItemResult]
 
@@ -86,8 +96,17 @@ class Check4Report(BaseModel):
         return [i.code for i in self.items if i.outcome == "fail"]
 
     @property
+    def open(self) -> list[str]:
+        """Manual items no named person has signed off yet."""
+        return [i.code for i in self.items if i.outcome == "manual"]
+
+    @property
+    def status(self) -> Status:
+        return "fail" if self.failed else "incomplete" if self.open else "pass"
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        return self.status == "pass"
 
     def summary(self) -> dict[str, int]:
         return dict(Counter(i.outcome for i in self.items))
@@ -131,7 +150,7 @@ class Check4Context:
 
     def stored_files(self) -> list[StoredFile]:
         files = [f for d in self.record.documents for f in (d.original, d.pdfa, *(t.file for t in d.text)) if f]
-        return files + [s.manifest for s in self.record.submissions]
+        return files + [f for s in self.record.submissions for f in s.files()]
 
 
 Result = tuple[Outcome, list[str]]
@@ -163,6 +182,14 @@ def load_xsd(path: Path, imports: tuple[tuple[str, Path], ...] = ()) -> etree.XM
 
 def mets_schema() -> etree.XMLSchema:
     return load_xsd(SCHEMA_DIR / "mets-1.12.xsd", ((XLINK_NS, SCHEMA_DIR / "xlink-loc.xsd"),))
+
+
+def premis_schema() -> etree.XMLSchema:
+    return load_xsd(SCHEMA_DIR / PREMIS_XSD)
+
+
+def case_schema() -> etree.XMLSchema:
+    return load_xsd(SCHEMA_DIR / CASE_SCHEMA)
 
 
 # ---- authenticity ------------------------------------------------------------------------------
@@ -348,9 +375,13 @@ def check_mets_valid(ctx: Check4Context) -> Result:
     except etree.XMLSyntaxError as exc:
         return "fail", [f"METS.xml is not well-formed: {exc}"]
     schema = mets_schema()
-    if schema.validate(tree):
-        return "pass", ["METS.xml valid against METS 1.12 (schemas/mets-1.12.xsd)"]
-    return "fail", [str(e) for e in list(schema.error_log)[:20]]
+    if not schema.validate(tree):
+        return "fail", [str(e) for e in list(schema.error_log)[:20]]
+    problems, cases = [], tree.getroot().iter(f"{{{CASE_NS}}}case")
+    for element in cases:
+        if not case_schema().validate(etree.ElementTree(element)):
+            problems += [f"dmdSec case: {e.message}" for e in list(case_schema().error_log)[:20]]
+    return _verdict(problems, f"METS.xml valid against METS 1.12; case dmdSec valid against {CASE_SCHEMA}")
 
 
 def check_premis_valid(ctx: Check4Context) -> Result:
@@ -358,12 +389,9 @@ def check_premis_valid(ctx: Check4Context) -> Result:
         tree = ctx.premis
     except etree.XMLSyntaxError as exc:
         return "fail", [f"premis.xml is not well-formed: {exc}"]
-    if ctx.premis_xsd is None:
-        return "not_applicable", ["premis.xml is well-formed; no PREMIS 3.0 XSD configured "
-                                  "(pass --premis-xsd to validate against the official schema)"]
-    schema = load_xsd(ctx.premis_xsd)
+    schema = load_xsd(ctx.premis_xsd) if ctx.premis_xsd else premis_schema()
     if schema.validate(tree):
-        return "pass", [f"premis.xml valid against {ctx.premis_xsd.name}"]
+        return "pass", [f"premis.xml valid against {(ctx.premis_xsd or SCHEMA_DIR / PREMIS_XSD).name}"]
     return "fail", [str(e) for e in list(schema.error_log)[:20]]
 
 
@@ -513,11 +541,32 @@ def check_catalog_access(ctx: Check4Context) -> Result:
 
 
 def check_formats(ctx: Check4Context) -> Result:
-    problems = [f"{d.pdfa.path}: {d.pdfa.format_name}, not PDF/A" for d in ctx.record.documents
-                if d.pdfa and not d.pdfa.format_name.startswith("PDF/A")]
-    problems += [f"{d.original.path}: format {d.original.format_name}" for d in ctx.record.documents
-                 if d.original.format_name not in ORIGINAL_FORMATS and not d.original.format_name.startswith("PDF")]
-    return _verdict(problems, "derivatives declare PDF/A in their XMP; originals are PDF/TIFF/JPEG/PNG")
+    return formats_verdict(ctx.premis, ctx.record, {p: ctx.path(p) for p in ctx.files if p.startswith("data/")})
+
+
+def formats_verdict(premis_tree: etree._ElementTree, record: CaseRecord, paths: dict[str, Path]) -> Result:
+    """Item 3-3: each PDF/A derivative is PDF/A by its content and passed veraPDF (PREMIS evidence);
+    a PDF/A claim in the XMP alone is no evidence."""
+    docs = record.documents
+    problems = [f"{d.original.path}: format {d.original.format_name}" for d in docs
+                if d.original.format_name not in ORIGINAL_FORMATS and not d.original.format_name.startswith("PDF")]
+    pdfa = [d.pdfa for d in docs if d.pdfa is not None]
+    problems += [f"{f.path}: {sniff_format(paths[f.path])[0]} by its content, not PDF/A" for f in pdfa
+                 if f.path in paths and not sniff_format(paths[f.path])[0].startswith("PDF/A")]
+    found, evidence = evidence_for(premis_tree, "validation", VALIDATOR, {premis.object_id(f): f.path for f in pdfa})
+    problems += found
+    if problems or not pdfa:
+        return _verdict(problems, "no PDF/A derivative to validate; originals are PDF/TIFF/JPEG/PNG")
+    return "pass", [f"{len(pdfa)} PDF/A files validated by {VALIDATOR}", *evidence[:20]]
+
+
+def virus_verdict(premis_tree: etree._ElementTree, record: CaseRecord) -> Result:
+    """Item 4-2: every submitted file was scanned by ClamAV and found clean (PREMIS evidence)."""
+    originals = {premis.object_id(d.original): d.original.path for d in record.documents}
+    problems, evidence = evidence_for(premis_tree, "virus check", VIRUS_SCANNER, originals)
+    if problems:
+        return "fail", problems[:50]
+    return "pass", [f"{len(originals)} submitted files scanned by {VIRUS_SCANNER}", *evidence[:20]]
 
 
 def _pdfs(ctx: Check4Context) -> list[StoredFile]:
@@ -581,8 +630,7 @@ def check_replica(ctx: Check4Context) -> Result:
 # ---- security ----------------------------------------------------------------------------------
 
 def check_virus(ctx: Check4Context) -> Result:
-    return "manual", ["no virus scanner is configured for the archive; scan the exported package "
-                      "with the court's antivirus (active content in PDFs is refused at intake, E203)"]
+    return virus_verdict(ctx.premis, ctx.record)
 
 
 def check_extra_files(ctx: Check4Context) -> Result:
@@ -590,12 +638,7 @@ def check_extra_files(ctx: Check4Context) -> Result:
 
 
 def check_audit_log(ctx: Check4Context) -> Result:
-    if ctx.log_dir is None:
-        return "not_applicable", ["no audit log folder given"]
-    result = verify_log(ctx.log_dir, ctx.trusted)
-    if not result.ok:
-        return "fail", [p.message for p in result.problems]
-    return "pass", [f"audit log chain of {result.entries} entries intact; {result.heads_checked} signed heads verify"]
+    return log_verdict(ctx, None)
 
 
 def check_secondary_volume(ctx: Check4Context) -> Result:
@@ -643,34 +686,53 @@ CHECKS: dict[str, Check] = {
 
 
 def items_for(stage: Stage) -> list[dict]:
-    return [i for i in load_json("check4_items.json")["items"] if stage in i["stages"]]
+    """The stage's own item table (GD, YJ and BC each have theirs)."""
+    return load_json("check4_items.json")["stages"][stage]
 
 
-def _run_item(ctx: Check4Context, item: dict) -> ItemResult:
-    check = CHECKS.get(item["check"]) if item["check"] else None
-    if check is None:
-        outcome, evidence = "manual", ["checked by a person; record the result in the archive's 检测登记表"]
-    else:
-        try:
-            outcome, evidence = check(ctx)
-        except Exception as exc:  # noqa: BLE001 - a check that cannot read its input fails, with why
-            outcome, evidence = "fail", [f"could not be checked: {type(exc).__name__}: {exc}"]
-    return ItemResult(code=f"{ctx.stage}-{item['code']}", item=item["code"], property=item["property"],
-                      title_zh=item["zh"], title_en=item["en"], outcome=outcome, evidence=evidence)
+def manual_codes(stage: Stage) -> list[str]:
+    return [f"{stage}-{i['code']}" for i in items_for(stage) if not i["check"]]
+
+
+def _manual_result(signoff: SignOff | None) -> tuple[Outcome, list[str], str | None]:
+    if signoff is None:
+        return "manual", ["open: a named person must check this item and sign it off "
+                          "(`juanzong check4 signoff`)"], None
+    return signoff.decision, [f"signed off {signoff.decision} by {signoff.by} at {signoff.at.isoformat()}: "
+                              f"{signoff.note}"], signoff.by
+
+
+def evaluate_items(stage: Stage, checks: dict[str, Callable[[object], Result]], ctx: object,
+                   signoffs: dict[str, SignOff]) -> list[ItemResult]:
+    """Every item of ``stage``: machine items through ``checks``, manual ones from their sign-offs."""
+    results = []
+    for item in items_for(stage):
+        code, by = f"{stage}-{item['code']}", None
+        if not item["check"]:
+            outcome, evidence, by = _manual_result(signoffs.get(code))
+        else:
+            try:
+                outcome, evidence = checks[item["check"]](ctx)
+            except Exception as exc:  # noqa: BLE001 - a check that cannot read its input fails, with why
+                outcome, evidence = "fail", [f"could not be checked: {type(exc).__name__}: {exc}"]
+        results.append(ItemResult(code=code, item=item["code"], property=item["property"], title_zh=item["zh"],
+                                  title_en=item["en"], basis=item["evidence"], outcome=outcome,
+                                  evidence=evidence, signed_off_by=by))
+    return results
 
 
 def run_check4(store: Store, aip_id: str, stage: Stage, *, trusted: list[x509.Certificate] | None = None,
                rule: ArchivalCodeRule | None = None, catalog_url: str | None = None,
                premis_xsd: Path | None = None, replica: Store | None = None, log_dir: Path | None = None,
-               jobs: int = 2) -> Check4Report:
-    """Every item of ``stage`` on the stored head version of ``aip_id``; never raises for a finding."""
-    if stage not in STAGES:
-        raise ValueError(f"stage {stage!r} is not one of {STAGES}")
+               jobs: int = 2, signoffs: dict[str, SignOff] | None = None) -> Check4Report:
+    """Every item of ``stage`` (GD or BC) on the stored object ``aip_id``; never raises for a finding."""
+    if stage not in ("GD", "BC"):
+        raise ValueError(f"stage {stage!r}: GD and BC check a stored AIP, YJ a transfer package")
     ctx = Check4Context(store=store, aip_id=aip_id, stage=stage, trusted=trusted, rule=rule,
                         catalog_url=catalog_url, premis_xsd=premis_xsd, replica=replica, log_dir=log_dir, jobs=jobs)
     ctx.files = store.files(ctx.object_id)
     ctx.findings = verify_object(store, ctx.object_id, trusted, jobs=jobs)
-    items = [_run_item(ctx, item) for item in items_for(stage)]
+    items = evaluate_items(stage, {**CHECKS, **LONGTERM_CHECKS}, ctx, signoffs or {})  # type: ignore[dict-item]
     case_number = _safe(lambda: ctx.record.case_number)
     return Check4Report(aip_id=aip_id, case_number=case_number, stage=stage, version=store.head(ctx.object_id),
                         checked_at=datetime.now(timezone.utc), items=items)

@@ -1,8 +1,10 @@
 """``METS.xml`` (METS 1.12): the case's structure and every payload file with its checksum.
 
-dmdSecs wrap a small vocabulary of our own (``schemas/case-metadata-1.xsd``): one for the case
-(案号, 案由, 当事人, ...) and one per document. PREMIS is referenced, not embedded, from the
-amdSec. The LOGICAL structMap reads case -> volume (正卷, 副卷) -> document in 卷内顺序 -> page;
+dmdSecs wrap the court case file element set (``schemas/case-metadata-1.xsd``, documented in
+``docs/case-metadata.md``: DA/T 46 core plus the case elements of 法〔2013〕283号), named by
+``MDTYPE="OTHER" OTHERMDTYPE="case-metadata-1"``: one for the case (案号, 案由, 当事人, ...,
+卷内目录) and one per document. PREMIS is referenced, not embedded, from the amdSec. The header
+keeps the first version's CREATEDATE; a later version adds LASTMODDATE. The LOGICAL structMap reads case -> volume (正卷, 副卷) -> document in 卷内顺序 -> page;
 each page points at the original, the PDF/A and that page's text. Hrefs are relative to
 METS.xml itself (``data/metadata/``), so the bag can move.
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from lxml import etree
 
+from archive.premis import software_version
 from ingest.manifest import CaseMeta
 
 if TYPE_CHECKING:
@@ -27,6 +31,7 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 CASE_NS = "https://juanzong.example/ns/case/1"
 SCHEMA_LOCATION = f"{METS_NS} http://www.loc.gov/standards/mets/version112/mets.xsd"
 CASE_SCHEMA = "case-metadata-1.xsd"  # in schemas/: validates the dmdSec content
+ELEMENT_SET = "case-metadata-1"  # OTHERMDTYPE of the dmdSecs
 M = f"{{{METS_NS}}}"
 J = f"{{{CASE_NS}}}"
 METS_DIR = "data/metadata"
@@ -50,8 +55,17 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 
 # ---- header ---------------------------------------------------------------------------------
 
-def _header(root: etree._Element, record: CaseRecord, software: str, agent: str) -> None:
-    header = _sub(root, M + "metsHdr", CREATEDATE=record.ingested_at.isoformat(), RECORDSTATUS="complete")
+def created_date(mets_xml: Path) -> str | None:
+    """CREATEDATE of an earlier version's METS.xml (None when there is none)."""
+    if not mets_xml.is_file():
+        return None
+    header = etree.parse(str(mets_xml), etree.XMLParser(resolve_entities=False, no_network=True)).find(M + "metsHdr")
+    return header.get("CREATEDATE") if header is not None else None
+
+
+def _header(root: etree._Element, record: CaseRecord, software: str, agent: str, dates: tuple[str, str]) -> None:
+    header = _sub(root, M + "metsHdr", CREATEDATE=dates[0], LASTMODDATE=dates[1] if dates[1] != dates[0] else "",
+                  RECORDSTATUS="complete")
     agents: list[tuple[dict[str, str], str, str]] = []
     for s in record.submissions:
         agents += [({"ROLE": "CUSTODIAN", "TYPE": "ORGANIZATION"}, s.archive, "archive"),
@@ -59,9 +73,10 @@ def _header(root: etree._Element, record: CaseRecord, software: str, agent: str)
                     s.station_id, f"scanning station of batch {s.batch_id}"),
                    ({"ROLE": "OTHER", "OTHERROLE": "SCANNING OPERATOR", "TYPE": "INDIVIDUAL"},
                     s.operator_name, f"operator {s.operator_id}")]
-    agents.append(({"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"}, software, "packaging software"))
+    agents.append(({"ROLE": "CREATOR", "TYPE": "OTHER", "OTHERTYPE": "SOFTWARE"},
+                   f"{software} {software_version(software)}", "packaging software"))
     if agent:
-        agents.append(({"ROLE": "ARCHIVIST", "TYPE": "INDIVIDUAL"}, agent, "archivist who ran the ingest"))
+        agents.append(({"ROLE": "ARCHIVIST", "TYPE": "INDIVIDUAL"}, agent, "archivist (catalog principal)"))
     seen: set[tuple[str, str]] = set()
     for attrs, name, note in agents:
         if (attrs["ROLE"] + attrs.get("OTHERROLE", ""), name) in seen:
@@ -75,9 +90,9 @@ def _header(root: etree._Element, record: CaseRecord, software: str, agent: str)
 
 # ---- descriptive metadata -------------------------------------------------------------------
 
-def _xml_data(root: etree._Element, dmd_id: str, label: str, other_type: str) -> etree._Element:
+def _xml_data(root: etree._Element, dmd_id: str, label: str) -> etree._Element:
     wrap = _sub(_sub(root, M + "dmdSec", ID=dmd_id), M + "mdWrap", MDTYPE="OTHER",
-                OTHERMDTYPE=other_type, LABEL=label)
+                OTHERMDTYPE=ELEMENT_SET, LABEL=label)
     return _sub(wrap, M + "xmlData")
 
 
@@ -94,7 +109,8 @@ def _parties(parent: etree._Element, case: CaseMeta) -> None:
 
 def _case_dmd(root: etree._Element, record: CaseRecord) -> None:
     case = record.case
-    data = _sub(_xml_data(root, "dmd-case", "案件", "JUANZONG-CASE"), J + "case")
+    data = _sub(_xml_data(root, "dmd-case", "案件"), J + "case")
+    _sub(data, J + "title", f"{case.case_number}{case.cause_of_action}一案")
     _sub(data, J + "caseNumber", case.case_number)
     if record.archival_code:
         _sub(data, J + "archivalCode", record.archival_code)
@@ -111,14 +127,34 @@ def _case_dmd(root: etree._Element, record: CaseRecord) -> None:
     _sub(data, J + "filingDate", case.filing_date.isoformat())
     if case.closing_date:
         _sub(data, J + "closingDate", case.closing_date.isoformat())
+    if case.effective_date:
+        _sub(data, J + "effectiveDate", case.effective_date.isoformat())
     _sub(data, J + "archivingDate", record.archived_on.isoformat())
     _sub(data, J + "securityClass", case.security_class)
     _sub(data, J + "retentionPeriod", case.retention_period, legacy=case.retention_period_legacy or "")
+    _sub(data, J + "language", "zh")
+    _sub(data, J + "documentCount", str(len(record.documents)))
+    _sub(data, J + "pageTotal", str(sum(d.entry.page_count for d in record.documents)))
+    _contents(data, record)
+
+
+def _contents(parent: etree._Element, record: CaseRecord) -> None:
+    """卷内目录: the documents in 卷内顺序, as the paper file's table of contents lists them."""
+    contents = _sub(parent, J + "contents")
+    for doc in record.documents:
+        meta = doc.entry.document
+        entry = _sub(contents, J + "entry", volume=meta.volume, seq=str(meta.seq), document=doc.document_id)
+        _sub(entry, J + "title", meta.title)
+        if meta.author:
+            _sub(entry, J + "author", meta.author)
+        if meta.doc_date:
+            _sub(entry, J + "docDate", meta.doc_date.isoformat())
+        _sub(entry, J + "pageCount", str(doc.entry.page_count))
 
 
 def _document_dmd(root: etree._Element, doc: DocumentRecord, dmd_id: str) -> None:
     meta = doc.entry.document
-    data = _sub(_xml_data(root, dmd_id, meta.title, "JUANZONG-DOCUMENT"), J + "document",
+    data = _sub(_xml_data(root, dmd_id, meta.title), J + "document",
                 id=doc.document_id)
     _sub(data, J + "title", meta.title)
     _sub(data, J + "docType", meta.doc_type)
@@ -204,12 +240,15 @@ def _struct_map(root: etree._Element, record: CaseRecord) -> None:
                 _document_div(volume_div, doc, index)
 
 
-def mets_document(record: CaseRecord, metadata: list[StoredFile], *, software: str, agent: str) -> bytes:
-    """METS over ``record``; ``metadata`` lists the metadata files, premis.xml last."""
+def mets_document(record: CaseRecord, metadata: list[StoredFile], *, software: str, agent: str,
+                  created: str | None = None, modified: str | None = None) -> bytes:
+    """METS over ``record``; ``metadata`` lists the metadata files, premis.xml last. ``created`` is the
+    first version's CREATEDATE (default: this record's ingestion), ``modified`` this version's time."""
     root = etree.Element(M + "mets", {"OBJID": record.aip_id, "LABEL": f"卷宗 {record.case_number}",
                                       "TYPE": "卷宗", f"{{{XSI_NS}}}schemaLocation": SCHEMA_LOCATION},
                          nsmap={"mets": METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "jz": CASE_NS})
-    _header(root, record, software, agent)
+    now = modified or record.ingested_at.isoformat()
+    _header(root, record, software, agent, (created or now, now))
     _case_dmd(root, record)
     for index, doc in enumerate(record.documents, 1):
         _document_dmd(root, doc, _ids(index)["dmd"])

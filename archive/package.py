@@ -20,13 +20,16 @@ import shutil
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
-import pikepdf
 from pydantic import BaseModel, ConfigDict
 
 from archive import mets, premis
 from archive.bag import FileDigests, copy_with_digests, payload_digest, write_bag, write_with_digests
 from archive.records import BuiltAip, CaseSubmission, SubmittedDocument
 from ingest.manifest import MANIFEST_NAME, BatchManifest, CaseMeta, FileEntry
+from ingest._exec import siegfried
+from ingest._exec.siegfried import Identification
+from ingest.records import PdfaValidation
+from ingest.validate.formats import identified_type
 from schemas.errors import InputRejected, JuanzongError
 
 CASE_RECORD_FORMAT = "juanzong-case/1"
@@ -34,6 +37,8 @@ METADATA = "data/metadata"
 CASE_JSON = f"{METADATA}/case.json"
 PREMIS_XML = f"{METADATA}/premis.xml"
 METS_XML = f"{METADATA}/METS.xml"
+PDFA_PUIDS = {"fmt/95", "fmt/354", "fmt/476", "fmt/477", "fmt/478", "fmt/479", "fmt/480", "fmt/481"}
+SHORT_NAMES = {"application/pdf": "PDF", "image/tiff": "TIFF", "image/jpeg": "JPEG", "image/png": "PNG"}
 
 
 class _Frozen(BaseModel):
@@ -51,6 +56,7 @@ class StoredFile(_Frozen):
     media_type: str
     format_name: str
     format_version: str = ""
+    puid: str = ""  # PRONOM format registry key (fmt/477 …), siegfried's answer; "" before 2026-12
 
 
 class TextPage(_Frozen):
@@ -67,6 +73,7 @@ class OcrRecord(_Frozen):
     error: str | None = None
     started_at: datetime
     finished_at: datetime
+    validation: PdfaValidation | None = None
 
 
 class PageRecord(_Frozen):
@@ -105,6 +112,12 @@ class SubmissionRecord(_Frozen):
     scan_started: datetime
     scan_finished: datetime
     manifest: StoredFile
+    signature: StoredFile | None = None  # the station's detached CMS over the manifest (manifest.json.p7s)
+    source: str = ""  # "manifest signed by station …" or "source not authenticated: …"
+
+    def files(self) -> list[StoredFile]:
+        """The stored manifest and, when the station signed it, its signature."""
+        return [self.manifest, *([self.signature] if self.signature else [])]
 
 
 class CaseRecord(_Frozen):
@@ -154,44 +167,71 @@ def text_path(entry: FileEntry, page: int) -> str:
     return f"data/text/{safe_relative(entry.path).with_suffix('')}/page_{page:04d}.txt"
 
 
+def designation(found: Identification) -> tuple[str, str]:
+    """(format name, version) in the archive's short words, from PRONOM's answer: ``PDF/A-2``
+    ``b`` for fmt/477, ``PDF`` ``1.3`` for fmt/17, ``TIFF``, ``JPEG`` …; PRONOM's own name otherwise."""
+    if found.puid in PDFA_PUIDS:
+        return f"PDF/A-{found.version[:-1]}", found.version[-1:].lower()
+    family = SHORT_NAMES.get(identified_type(found) or "")
+    if family:
+        return family, found.version
+    return (found.name, found.version) if found.is_known else ("unknown", "")
+
+
+def identify_formats(paths: list[Path]) -> dict[Path, tuple[str, str, str]]:
+    """(PUID, format name, version) of each file, from one siegfried run."""
+    return {p: (f.puid, *designation(f)) for p, f in siegfried.identify(paths).items()}
+
+
 def sniff_format(path: Path) -> tuple[str, str]:
-    """(format name, version) from the magic bytes; PDF/A conformance from the XMP."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    if head.startswith(b"%PDF-"):
-        version = head[5:8].decode("ascii", "replace")
-        with pikepdf.open(path) as pdf:
-            status = pdf.open_metadata().pdfa_status
-        return (f"PDF/A-{status[:-1]}", status[-1].lower()) if status else ("PDF", version)
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return ("TIFF", "6.0")
-    if head.startswith(b"\xff\xd8\xff"):
-        return ("JPEG", "")
-    return ("unknown", "")
+    """(format name, version) of one file by PRONOM identification (siegfried)."""
+    _puid, name, version = identify_formats([path])[path.absolute()]
+    return name, version
 
 
-def _stored(rel: str, digests: FileDigests, media_type: str, fmt: tuple[str, str]) -> StoredFile:
+def _stored(rel: str, digests: FileDigests, media_type: str, fmt: tuple[str, str] | None) -> StoredFile:
+    name, version = fmt or ("", "")
     return StoredFile(path=rel, size=digests.size, sha256=digests.sha256, sha512=digests.sha512,
-                      sm3=digests.sm3, media_type=media_type, format_name=fmt[0], format_version=fmt[1])
+                      sm3=digests.sm3, media_type=media_type, format_name=name, format_version=version)
 
 
 class _Builder:
-    """Collects what has been written into the bag, with digests, for the manifests."""
+    """Collects what has been written into the bag, with digests, for the manifests, and
+    identifies the files' formats in one siegfried run per call of ``identified``."""
 
     def __init__(self, bag_dir: Path) -> None:
         self.bag_dir = bag_dir
         self.payload: dict[str, FileDigests] = {}
+        self.formats: dict[str, tuple[str, str, str]] = {}
 
     def copy(self, source: Path, rel: str, media_type: str,
              fmt: tuple[str, str] | None = None) -> StoredFile:
+        """Copy into the bag; without ``fmt`` the name and version come from ``identified``."""
         digests = copy_with_digests(source, self.bag_dir / rel)
         self.payload[rel] = digests
-        return _stored(rel, digests, media_type, fmt or sniff_format(self.bag_dir / rel))
+        return _stored(rel, digests, media_type, fmt)
 
-    def write(self, rel: str, data: bytes, media_type: str, fmt: tuple[str, str]) -> StoredFile:
+    def write(self, rel: str, data: bytes, media_type: str, fmt: tuple[str, str] | None = None) -> StoredFile:
         digests = write_with_digests(self.bag_dir / rel, data)
         self.payload[rel] = digests
         return _stored(rel, digests, media_type, fmt)
+
+    def identified(self, stored: StoredFile) -> StoredFile:
+        """``stored`` with its PUID (and, unless given, name and version) from siegfried."""
+        missing = [rel for rel in self.payload if rel not in self.formats]
+        if missing:
+            found = identify_formats([self.bag_dir / rel for rel in missing])
+            self.formats.update({rel: found[(self.bag_dir / rel).absolute()] for rel in missing})
+        puid, name, version = self.formats[stored.path]
+        if stored.format_name:
+            name, version = stored.format_name, stored.format_version
+        return stored.model_copy(update={"puid": puid, "format_name": name, "format_version": version})
+
+    def identified_document(self, doc: DocumentRecord) -> DocumentRecord:
+        return doc.model_copy(update={
+            "original": self.identified(doc.original),
+            "pdfa": self.identified(doc.pdfa) if doc.pdfa else None,
+            "text": tuple(t.model_copy(update={"file": self.identified(t.file)}) for t in doc.text)})
 
 
 def _ocr_record(document: SubmittedDocument) -> OcrRecord:
@@ -242,7 +282,7 @@ def _add_submitted(builder: _Builder, document: SubmittedDocument, batch_id: str
 def _add_kept(builder: _Builder, base_bag: Path, doc: DocumentRecord) -> DocumentRecord:
     """Copy a document of the base version unchanged (re-hashing it on the way)."""
     original = builder.copy(base_bag / doc.original.path, doc.original.path, doc.original.media_type)
-    pdfa = builder.copy(base_bag / doc.pdfa.path, doc.pdfa.path, "application/pdf") if doc.pdfa else None
+    pdfa = builder.copy(base_bag / doc.pdfa.path, doc.pdfa.path, doc.pdfa.media_type) if doc.pdfa else None
     text = tuple(TextPage(page=t.page, file=builder.copy(base_bag / t.file.path, t.file.path, "text/plain",
                                                          (t.file.format_name, t.file.format_version)))
                  for t in doc.text)
@@ -277,16 +317,41 @@ def _add_submissions(builder: _Builder, submission: CaseSubmission,
                      base: CaseRecord | None, base_bag: Path | None) -> tuple[SubmissionRecord, ...]:
     manifest = submission.manifest
     kept = [s for s in (base.submissions if base else ()) if s.batch_id != manifest.batch_id]
-    records = [s.model_copy(update={"manifest": builder.copy(
-        base_bag / s.manifest.path, s.manifest.path, "application/json", ("JSON", ""))})
-        for s in kept if base_bag]
+    records = [_keep_submission(builder, s, base_bag) for s in kept if base_bag]
     rel = f"{METADATA}/submissions/{safe_relative(manifest.batch_id)}/{MANIFEST_NAME}"
     stored = builder.write(rel, _raw_manifest(submission), "application/json", ("JSON", ""))
+    same = next((s for s in (base.submissions if base else ()) if s.batch_id == manifest.batch_id
+                 and s.manifest.sha256 == stored.sha256), None)
+    signature, source = _signature_of(builder, submission, rel, same, base_bag)
     records.append(SubmissionRecord(
         batch_id=manifest.batch_id, station_id=manifest.station_id, operator_id=manifest.operator.id,
         operator_name=manifest.operator.name, archive=manifest.archive,
-        scan_started=manifest.scan_started, scan_finished=manifest.scan_finished, manifest=stored))
+        scan_started=manifest.scan_started, scan_finished=manifest.scan_finished, manifest=stored,
+        signature=signature, source=source))
     return tuple(sorted(records, key=lambda s: (s.scan_started, s.batch_id)))
+
+
+def _keep_submission(builder: _Builder, record: SubmissionRecord, base_bag: Path) -> SubmissionRecord:
+    """An earlier submission's manifest (and the station's signature over it) copied unchanged."""
+    copied = {"manifest": builder.copy(base_bag / record.manifest.path, record.manifest.path, "application/json",
+                                       ("JSON", ""))}
+    if record.signature is not None:
+        copied["signature"] = builder.copy(base_bag / record.signature.path, record.signature.path,
+                                           "application/pkcs7-signature", ("CMS", ""))
+    return record.model_copy(update=copied)
+
+
+def _signature_of(builder: _Builder, submission: CaseSubmission, manifest_rel: str, same: SubmissionRecord | None,
+                  base_bag: Path | None) -> tuple[StoredFile | None, str]:
+    """The station's signature beside the stored manifest: the submitted one, or the one an
+    earlier version kept for these very manifest bytes (an OCR retry re-submits a batch)."""
+    rel = f"{manifest_rel}.p7s"
+    if submission.manifest_signature is not None:
+        stored = builder.write(rel, submission.manifest_signature, "application/pkcs7-signature", ("CMS", ""))
+        return stored, submission.source
+    if same is not None and same.signature is not None and base_bag is not None:
+        return builder.copy(base_bag / same.signature.path, rel, "application/pkcs7-signature", ("CMS", "")), same.source
+    return None, submission.source or (same.source if same else "")
 
 
 def ingestion_time(submission: CaseSubmission) -> datetime:
@@ -303,8 +368,9 @@ def _documents(builder: _Builder, submission: CaseSubmission, base: CaseRecord |
     old = {d.entry.path: d for d in base.documents} if base else {}
     new = {d.entry.path: _add_submitted(builder, d, submission.manifest.batch_id, old.get(d.entry.path))
            for d in submission.documents}
-    new = {p: _with_versions(d, old.get(p), version) for p, d in new.items()}
     kept = {p: _add_kept(builder, base_bag, d) for p, d in old.items() if p not in new and base_bag}
+    new = {p: _with_versions(builder.identified_document(d), old.get(p), version) for p, d in new.items()}
+    kept = {p: builder.identified_document(d) for p, d in kept.items()}
     return tuple(sorted([*kept.values(), *new.values()], key=volume_order))
 
 
@@ -351,17 +417,23 @@ def _write_bag_contents(bag_dir: Path, submission: CaseSubmission, base_bag: Pat
     if base is not None and base.owner() != submission.manifest.station_id:
         raise InputRejected("E158", submission.case.case_number, expected=base.owner(),
                             found=submission.case.case_number, change="-")
-    documents = _documents(builder, submission, base, base_bag)
-    record = _case_record(submission, base, documents, _add_submissions(builder, submission, base, base_bag))
-    case_json = builder.write(CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),
-                              "application/json", ("JSON", ""))
+    submissions = _add_submissions(builder, submission, base, base_bag)
+    reports = _keep_reports(builder, base_bag)
+    documents = _documents(builder, submission, base, base_bag)  # identifies every file so far
+    submissions = tuple(s.model_copy(update={"manifest": builder.identified(s.manifest),
+                                             "signature": builder.identified(s.signature) if s.signature else None})
+                        for s in submissions)
+    reports = [builder.identified(r) for r in reports]
+    record = _case_record(submission, base, documents, submissions)
+    case_json = builder.identified(builder.write(CASE_JSON, record.model_dump_json(indent=2).encode("utf-8"),
+                                                 "application/json", ("JSON", "")))
     old_premis = (base_bag / PREMIS_XML) if base_bag else None
     premis_xml = builder.write(PREMIS_XML, premis.premis_document(
         record, submission, case_json, old_premis, software=software, agent=agent),
         "application/xml", ("PREMIS", "3.0"))
-    reports = _keep_reports(builder, base_bag)
-    metadata = [*[s.manifest for s in record.submissions], *reports, case_json, premis_xml]
-    builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent),
+    metadata = [*[f for s in record.submissions for f in s.files()], *reports, case_json, premis_xml]
+    created = mets.created_date(base_bag / METS_XML) if base_bag else None
+    builder.write(METS_XML, mets.mets_document(record, metadata, software=software, agent=agent, created=created),
                   "application/xml", ("METS", "1.12"))
     write_bag(bag_dir, builder.payload, _bag_info(record, submission, software, agent))
     return record
@@ -371,7 +443,7 @@ def _keep_reports(builder: _Builder, base_bag: Path | None) -> list[StoredFile]:
     """四性检测 reports of earlier versions (``check4-*.json``) stay in every later version."""
     if base_bag is None:
         return []
-    return [builder.copy(path, f"{METADATA}/{path.name}", "application/json")
+    return [builder.copy(path, f"{METADATA}/{path.name}", "application/json", ("JSON", ""))
             for path in sorted((base_bag / METADATA).glob("check4-*.json"))]
 
 

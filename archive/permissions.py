@@ -46,6 +46,10 @@ MATRIX: dict[str, Action] = {a.name: a for a in (
     _a("audit.run", "archivist auditor"),
     _a("operation.run", "archivist"),
     _a("check4.signoff", "archivist auditor"),
+    _a("retention.appraise", "archivist"),
+    _a("retention.approve", "archivist auditor"),
+    _a("retention.hold", "archivist auditor"),
+    _a("retention.dispose", "archivist", content=True),
     _a("log.read", "auditor secauditor"),
     _a("accounts.read", "sysadmin secadmin secauditor"),
     _a("accounts.manage", "sysadmin"),
@@ -83,3 +87,21 @@ def authorize(catalog_url: str, principal_id: str | None, action: str, target: s
     if code == "E152":
         raise InputRejected(code, target, expected="archivist", found=principal_id or "-")
     raise InputRejected(code, target, found=principal_id or "-")
+
+
+PERSON_KINDS = ("archivist", "auditor")  # API key holders who are people, not stations or services
+
+
+def require_person(s, principal_id: str, action: str, target: str) -> str:
+    """``id (name)`` of the person ``principal_id`` (a console account, or an archivist's or auditor's
+    key) allowed to ``action``; E701 for a station, a service, an unknown or disabled principal.
+    Decisions that a named person must take (sign-offs, appraisals, disposal, 归档) call this."""
+    if principal_id.startswith(USER_PREFIX):
+        user = s.get(ConsoleUser, principal_id.removeprefix(USER_PREFIX))
+        person = (tuple(user.roles or ()), user.display_name or user.username) if user and not user.disabled else None
+    else:
+        row = s.get(Principal, principal_id)
+        person = (tuple(row.roles or ()), row.name) if row and row.kind in PERSON_KINDS else None
+    if person is None or not is_allowed(person[0], action):
+        raise InputRejected("E701", target, found=principal_id)
+    return f"{principal_id} ({person[1]})"

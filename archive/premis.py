@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +21,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from archive.records import AIP_NAMESPACE, CaseSubmission
+from ingest._exec import siegfried
+from ingest.manifest import MANIFEST_NAME
+from ingest.records import PdfaValidation
 
 if TYPE_CHECKING:
     from archive.package import CaseRecord, DocumentRecord, StoredFile
@@ -89,20 +94,55 @@ def operator_agent(operator_id: str, name: str) -> Agent:
     return Agent(f"operator:{operator_id}", name, "person", note=f"scanning operator {operator_id}")
 
 
+@cache
+def software_version(software: str) -> str:
+    """The installed version of ``software`` (a distribution name), e.g. juanzong's own."""
+    try:
+        return version(software)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def software_id(software: str) -> str:
+    """One agent per software version: events of an older release keep naming that release."""
+    return f"software:{software}-{software_version(software)}"
+
+
 def software_agent(software: str) -> Agent:
-    return Agent(f"software:{software}", software, "software", note="archive packaging software")
+    return Agent(software_id(software), software, "software", version=software_version(software),
+                 note="archive packaging software")
 
 
 def archive_agent(archive: str) -> Agent:
     return Agent(f"organization:{archive}", archive, "organization", note="archive (custodian)")
 
 
-def archivist_agent(name: str) -> Agent:
-    return Agent(f"person:{name}", name, "person", note="archivist who ran the ingest")
+def person_id(principal: str) -> str:
+    """``person:<principal id>`` of a catalog principal given as ``id`` or ``id (name)``."""
+    return "person:" + principal.split(" (", 1)[0]
+
+
+def archivist_agent(principal: str) -> Agent:
+    """The archivist as the catalog knows them: principal id, and their name when given as ``id (name)``."""
+    pid, _, name = principal.partition(" (")
+    return Agent(person_id(principal), name.rstrip(")") or pid, "person", note=f"archivist, principal {pid}")
 
 
 def engine_agent(engine: str, version: str) -> Agent:
     return Agent(f"software:{engine}-{version}", engine, "software", version=version, note="OCR engine")
+
+
+def identifier_agent() -> Agent:
+    """siegfried with its PRONOM signature release: ``siegfried 1.11.2, DROID_SignatureFile_V120``."""
+    program, _, signatures = siegfried.version().partition(", ")
+    name, _, version = program.partition(" ")
+    return Agent(f"software:{name}-{version}", name, "software", version=f"{version} ({signatures})",
+                 note="PRONOM format identification")
+
+
+def validator_agent(validation: PdfaValidation) -> Agent:
+    return Agent(f"software:{validation.validator}-{validation.version}", validation.validator, "software",
+                 version=validation.version, note="PDF/A validator")
 
 
 def _agents(record: CaseRecord, submission: CaseSubmission, software: str, agent: str) -> list[Agent]:
@@ -114,12 +154,25 @@ def _agents(record: CaseRecord, submission: CaseSubmission, software: str, agent
     for a in (software_agent(software), *([archivist_agent(agent)] if agent else [])):
         agents.setdefault(a.id, a)
     for d in record.documents:
-        a = engine_agent(d.ocr.engine, d.ocr.engine_version)
-        agents.setdefault(a.id, a)
+        for a in (engine_agent(d.ocr.engine, d.ocr.engine_version),
+                  *([validator_agent(d.ocr.validation)] if d.ocr.validation else [])):
+            agents.setdefault(a.id, a)
+    a = identifier_agent()
+    agents.setdefault(a.id, a)
     for e in submission.events:
-        if e.get("agent"):
-            agents.setdefault(f"agent:{e['agent']}", Agent(f"agent:{e['agent']}", str(e["agent"]), "unspecified"))
+        if e.get("agent") and _submitted_agent(submission, str(e["agent"])) not in agents:
+            agents.setdefault(f"agent:{e['agent']}", Agent(f"agent:{e['agent']}", str(e["agent"]),
+                                                           str(e.get("agent_type") or "unspecified"),
+                                                           version=str(e.get("agent_version") or "")))
     return list(agents.values())
+
+
+def _submitted_agent(submission: CaseSubmission, name: str) -> str:
+    """The agent id a station's event names: its operator or station when it is one of them."""
+    manifest = submission.manifest
+    known = {manifest.operator.id: f"operator:{manifest.operator.id}", manifest.operator.name: f"operator:{manifest.operator.id}",
+             manifest.station_id: f"station:{manifest.station_id}"}
+    return known.get(name, f"agent:{name}")
 
 
 def _agent_element(parent: etree._Element, a: Agent) -> None:
@@ -151,10 +204,16 @@ def _object_element(parent: etree._Element, stored: StoredFile, original_name: s
         _sub(fixity, "messageDigest", digest)
         _sub(fixity, "messageDigestOriginator", "juanzong")
     _sub(chars, "size", str(stored.size))
-    designation = _sub(_sub(chars, "format"), "formatDesignation")
+    fmt = _sub(chars, "format")
+    designation = _sub(fmt, "formatDesignation")
     _sub(designation, "formatName", stored.format_name)
     if stored.format_version:
         _sub(designation, "formatVersion", stored.format_version)
+    if stored.puid:
+        registry = _sub(fmt, "formatRegistry")
+        _sub(registry, "formatRegistryName", "PRONOM")
+        _sub(registry, "formatRegistryKey", stored.puid)
+        _sub(registry, "formatRegistryRole", "specification")
     _sub(element, "originalName", original_name)
     location = _sub(_sub(element, "storage"), "contentLocation")
     _sub(location, "contentLocationType", "bag path")
@@ -184,12 +243,24 @@ def _objects(root: etree._Element, record: CaseRecord, extra: Iterable[StoredFil
 
 # ---- events ---------------------------------------------------------------------------------
 
+def _identification_event(doc: DocumentRecord) -> Event:
+    """One event per document over all its files, each file's PRONOM key in the outcome."""
+    agent = identifier_agent()
+    files = _document_files(doc)
+    keys = "; ".join(f"{f.path}: {f.puid or 'not identified'} ({f.format_name} {f.format_version})".replace(" )", ")")
+                     for f in files)
+    return Event("format identification", doc.ocr.started_at.isoformat(),
+                 f"PRONOM identification by {agent.name} {agent.version}",
+                 "success" if all(f.puid and f.puid != siegfried.UNKNOWN for f in files) else "failure", keys,
+                 agents=((agent.id, "executing program"),),
+                 objects=tuple((object_id(f), "source") for f in files))
+
+
 def _scan_events(doc: DocumentRecord, submission: CaseSubmission, software: str) -> list[Event]:
     manifest = submission.manifest
     settings = manifest.scan_settings
     scanned = doc.entry.scanned_at or manifest.scan_started
     original = object_id(doc.original)
-    fmt = f"{doc.original.format_name} {doc.original.format_version}".strip()
     return [
         Event("capture", scanned.isoformat(),
               f"scanned {doc.entry.page_count} pages at {settings.dpi} dpi as {settings.format} "
@@ -197,13 +268,11 @@ def _scan_events(doc: DocumentRecord, submission: CaseSubmission, software: str)
               agents=((f"station:{manifest.station_id}", "executing program"),
                       (f"operator:{manifest.operator.id}", "implementer")),
               objects=((original, "outcome"),)),
-        Event("format identification", doc.ocr.started_at.isoformat(),
-              "format identified from the file's magic bytes", "success", fmt,
-              agents=((f"software:{software}", "executing program"),), objects=((original, "source"),)),
+        _identification_event(doc),
         Event("fixity check", doc.ocr.started_at.isoformat(),
               "SHA-256 of the archived copy compared with the station manifest", "pass",
               f"sha256 {doc.original.sha256} as in manifest; sm3 {doc.original.sm3}",
-              agents=((f"software:{software}", "executing program"),), objects=((original, "source"),)),
+              agents=((software_id(software), "executing program"),), objects=((original, "source"),)),
     ]
 
 
@@ -224,20 +293,37 @@ def _ocr_events(doc: DocumentRecord, software: str) -> list[Event]:
         f"{ocr.engine} {ocr.engine_version}, languages {ocr.languages}, options [{options}], "
         f"finished {ocr.finished_at.isoformat()}", ocr.status,
         ocr.error or _page_summary(doc),
-        agents=((engine, "executing program"), (f"software:{software}", "implementer")),
+        agents=((engine, "executing program"), (software_id(software), "implementer")),
         objects=((object_id(doc.original), "source"), *outcomes))]
     if doc.pdfa is not None:
-        is_pdfa = doc.pdfa.format_name.startswith("PDF/A")
-        events.append(Event(
-            "validation", ocr.finished_at.isoformat(), "PDF/A conformance declared in the derivative's XMP",
-            "pass" if is_pdfa else "fail", f"{doc.pdfa.format_name} {doc.pdfa.format_version}".strip(),
-            agents=((f"software:{software}", "executing program"),),
-            objects=((object_id(doc.pdfa), "source"),)))
+        events.append(_validation_event(doc.pdfa, ocr.validation, ocr.finished_at, software))
     return events
 
 
+def _validation_event(pdfa: StoredFile, validation: PdfaValidation | None, made: datetime,
+                      software: str) -> Event:
+    """veraPDF's verdict: outcome pass/fail, the profile and every failed rule in the detail.
+    Without a verdict the record says so ("not performed"), never pass on the XMP claim."""
+    target = ((object_id(pdfa), "source"),)
+    if validation is None:
+        return Event("validation", made.isoformat(), "PDF/A validation of the derivative", "not performed",
+                     "no validator ran on this derivative",
+                     agents=((software_id(software), "executing program"),), objects=target)
+    agent = validator_agent(validation)
+    found = "; ".join(validation.failed_rules) or validation.error
+    return Event("validation", validation.checked_at.isoformat(),
+                 f"PDF/A validation of the derivative by {validation.validator} {validation.version}",
+                 "pass" if validation.compliant else "fail",
+                 f"profile: {validation.profile or 'none'}" + (f"; failed: {found}" if found else ""),
+                 agents=((agent.id, "executing program"),), objects=target)
+
+
 def _submitted_events(record: CaseRecord, submission: CaseSubmission) -> list[Event]:
+    """Events the ingest recorded before packaging (fixity, virus check), on the originals and
+    on the batch's manifest (``manifest.json``)."""
     originals = {d.entry.path: object_id(d.original) for d in record.documents}
+    originals[MANIFEST_NAME] = object_id(next(s.manifest for s in record.submissions
+                                              if s.batch_id == submission.manifest.batch_id))
     events = []
     for e in submission.events:
         time = e.get("event_time")
@@ -245,17 +331,28 @@ def _submitted_events(record: CaseRecord, submission: CaseSubmission) -> list[Ev
         events.append(Event(
             str(e["event_type"]), time.isoformat() if isinstance(time, datetime) else str(time or ""),
             str(e.get("detail") or ""), str(e.get("outcome") or ""),
-            agents=((f"agent:{e['agent']}", "executing program"),) if e.get("agent") else (),
+            agents=((_submitted_agent(submission, str(e["agent"])), "executing program"),) if e.get("agent") else (),
             objects=((target, "source"),) if target else ()))
     return events
+
+
+def _source_event(current, submission: CaseSubmission, software: str) -> Event:
+    """Who vouches for the batch: the station's verified signature over its manifest, or nobody."""
+    signed = current.signature is not None
+    return Event("digital signature validation" if signed else "validation",
+                 submission.manifest.scan_finished.isoformat(), current.source,
+                 "success" if signed else "source not authenticated",
+                 agents=((f"station:{current.station_id}", "implementer"), (software_id(software), "executing program")),
+                 objects=tuple((object_id(f), "source") for f in current.files()))
 
 
 def _ingestion_event(record: CaseRecord, submission: CaseSubmission, submitted: list[StoredFile],
                      software: str, agent: str) -> Event:
     agents = [(f"organization:{submission.manifest.archive}", "authorizer"),
-              (f"software:{software}", "executing program")]
+              (software_id(software), "executing program"),
+              (f"operator:{submission.manifest.operator.id}", "submitter")]
     if agent:
-        agents.append((f"person:{agent}", "implementer"))
+        agents.append((person_id(agent), "implementer"))
     return Event(
         "ingestion", record.ingested_at.isoformat(),
         f"batch {submission.manifest.batch_id} archived into AIP {record.aip_id} "
@@ -289,9 +386,11 @@ def _new_events(record: CaseRecord, submission: CaseSubmission, case_json: Store
     for doc in docs:
         events += _scan_events(doc, submission, software) + _ocr_events(doc, software)
     events += _submitted_events(record, submission)
-    manifest = next(s.manifest for s in record.submissions if s.batch_id == submission.manifest.batch_id)
-    submitted = [f for d in docs for f in _document_files(d)] + [manifest, case_json]
+    current = next(s for s in record.submissions if s.batch_id == submission.manifest.batch_id)
+    submitted = [f for d in docs for f in _document_files(d)] + [*current.files(), case_json]
     events.append(_ingestion_event(record, submission, submitted, software, agent))
+    if current.source:
+        events.append(_source_event(current, submission, software))
     return [e.identified() for e in events]
 
 
@@ -309,7 +408,7 @@ def _rights_element(parent: etree._Element, doc: DocumentRecord) -> None:
               "正卷 document marked disclosable" if doc.disclosable else "正卷 document marked not disclosable")
     _sub(other, "otherRightsNote", f"{doc.entry.document.title} ({volume}): {reason}")
     granted = _sub(statement, "rightsGranted")
-    _sub(granted, "act", "disclose")
+    _sub(granted, "act", "disseminate")  # LoC actionsGranted vocabulary
     _sub(granted, "restriction", "Allow" if doc.disclosable else "Disallow")
     for stored in _document_files(doc):
         _pair(statement, "linkingObjectIdentifier", "linkingObjectIdentifier", ID_TYPE, object_id(stored))
@@ -352,7 +451,7 @@ def premis_document(record: CaseRecord, submission: CaseSubmission, case_json: S
                   if object_id(d.original) in by_source}
     root = etree.Element(P + "premis", {"version": "3.0", f"{{{XSI_NS}}}schemaLocation": SCHEMA_LOCATION},
                          nsmap={"premis": PREMIS_NS, "xsi": XSI_NS})
-    _objects(root, record, [*(s.manifest for s in record.submissions), case_json], ocr_events)
+    _objects(root, record, [*(f for s in record.submissions for f in s.files()), case_json], ocr_events)
     seen = {_identifier(e, "event") for e in old_events}
     for element in old_events:
         root.append(element)

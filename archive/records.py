@@ -46,6 +46,8 @@ class CaseSubmission(_Frozen):
     case: CaseMeta
     documents: tuple[SubmittedDocument, ...]  # in 卷内顺序
     events: tuple[dict, ...] = ()  # PREMIS-shaped events already recorded (validation, fixity, ...)
+    manifest_signature: bytes | None = None  # the station's manifest.json.p7s, kept beside the manifest
+    source: str = ""  # who vouches for the batch ("manifest signed by station …" / "source not authenticated …")
 
     @property
     def aip_id(self) -> str:

@@ -1,5 +1,9 @@
 """Detached CMS signatures over a bag's tag manifest.
 
+Signers: a key file (``FileSigner``), a PKCS #11 token (``archive.pkcs11_signer``), SM2 through
+GmSSL (``archive.sm2``); ``TimestampingSigner`` adds an RFC 3161 signature timestamp to any of
+them (CAdES-T, ``archive.trusted_time``), and verification checks that token's integrity.
+
 Each AIP version carries ``tagmanifest-sha256.txt.p7s``: a DER CMS (PKCS #7) SignedData
 with no encapsulated content, signed attributes (contentType, signingTime,
 messageDigest) and the signer's certificate chain. A third party needs only OpenSSL::
@@ -37,19 +41,17 @@ from pathlib import Path
 from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 
+from archive.pki import PrivateKey, issue_certificate, new_private_key, self_signed_certificate
+from archive.trusted_time import TimestampAuthority, add_signature_timestamp, check_signature_timestamp
 from schemas.errors import ConfigurationError, Problem
 
 SIGNATURE_NAME = "tagmanifest-sha256.txt.p7s"
 SIGNED_FILE = "tagmanifest-sha256.txt"
-ALGORITHMS = ("ecdsa-p256", "ed25519")
-
-PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
 class Signer(ABC):
@@ -111,8 +113,24 @@ class EphemeralSigner(_KeySigner):
             return
         ca_key = new_private_key(algorithm)
         ca_cert = self_signed_certificate(ca_key, common_name + " CA")
-        cert = _issue(key, common_name, ca_key, ca_cert.subject, ca=False)
+        cert = issue_certificate(key.public_key(), common_name, ca_key, ca_cert, ca=False)
         super().__init__(key, cert, [ca_cert])
+
+
+class TimestampingSigner(Signer):
+    """Another signer's signatures, each with a signature timestamp token from a TSA (CAdES-T)."""
+
+    def __init__(self, inner: Signer, tsa: TimestampAuthority) -> None:
+        self._inner, self._tsa = inner, tsa
+
+    def sign_detached(self, data: bytes) -> bytes:
+        return add_signature_timestamp(self._inner.sign_detached(data), self._tsa)
+
+    def certificate(self) -> x509.Certificate:
+        return self._inner.certificate()
+
+    def chain(self) -> list[x509.Certificate]:
+        return self._inner.chain()
 
 
 def check_key_file(key_path: Path) -> None:
@@ -123,46 +141,6 @@ def check_key_file(key_path: Path) -> None:
     if mode & 0o077:
         raise ConfigurationError("E407", str(key_path),
                                  reason=f"mode {mode:04o} lets group/others read it; chmod 600")
-
-
-def new_private_key(algorithm: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
-    if algorithm == "ecdsa-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if algorithm == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    raise ConfigurationError("E900", "signature_algorithm", reason=f"{algorithm!r} is not one of {ALGORITHMS}")
-
-
-def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm | None:
-    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-
-
-def _issue(key: PrivateKey, common_name: str, issuer_key: PrivateKey, issuer: x509.Name, *,
-           ca: bool) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    usage = x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                          data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-                          encipher_only=False, decipher_only=False)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * 30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    return builder.sign(issuer_key, _hash_for(issuer_key))  # type: ignore[arg-type]
-
-
-def self_signed_certificate(key: PrivateKey, common_name: str) -> x509.Certificate:
-    """A self-signed certificate that is its own trust anchor (CA:TRUE, so `openssl -CAfile` accepts it)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    return _issue(key, common_name, key, name, ca=True)
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> Path:
@@ -226,35 +204,52 @@ def cms_sign(data: bytes, key: PrivateKey, cert: x509.Certificate, chain: list[x
 def _ed25519_cms_sign(data: bytes, key: ed25519.Ed25519PrivateKey, cert: x509.Certificate,
                       chain: list[x509.Certificate]) -> bytes:
     """RFC 8419 SignedData: SHA-512 messageDigest, Ed25519 over the DER SET OF signed attributes."""
+    return assemble_cms(data, cert, chain, digest_name="sha512", signature_algorithm="ed25519", sign_raw=key.sign)
+
+
+def assemble_cms(data: bytes, cert: x509.Certificate | asn1_x509.Certificate,
+                 chain: list[x509.Certificate] | list[asn1_x509.Certificate], *, digest_name: str,
+                 signature_algorithm: str, sign_raw) -> bytes:
+    """Detached DER SignedData over ``data`` (contentType, signingTime, messageDigest signed),
+    the signature made by ``sign_raw(DER of the signed attributes)``: the one assembly behind
+    every signer whose key cryptography's PKCS7 builder cannot hold (Ed25519, SM2, a token)."""
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     attributes = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
         cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": now})]}),
-        cms.CMSAttribute({"type": "message_digest", "values": [hashlib.sha512(data).digest()]}),
+        cms.CMSAttribute({"type": "message_digest", "values": [_digest(digest_name, data)]}),
     ]
     attributes.sort(key=lambda a: a.dump())  # DER orders SET OF by encoding
     signed_attrs = cms.CMSAttributes(attributes)
-    signature = key.sign(_signed_attrs_der(signed_attrs))
-    asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    signature = sign_raw(_signed_attrs_der(signed_attrs))
+    asn1_cert = _asn1(cert)
     signer_info = cms.SignerInfo({
         "version": "v1",
         "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
             {"issuer": asn1_cert.issuer, "serial_number": asn1_cert.serial_number})}),
-        "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha512"}),
+        "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_name}),
         "signed_attrs": signed_attrs,
-        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "ed25519"}),
+        "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": signature_algorithm}),
         "signature": signature,
     })
-    certificates = [asn1_cert] + [
-        asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in chain]
     signed_data = cms.SignedData({
         "version": "v1",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha512"})],
+        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_name})],
         "encap_content_info": {"content_type": "data"},
-        "certificates": certificates,
+        "certificates": [asn1_cert, *(_asn1(c) for c in chain)],
         "signer_infos": [signer_info],
     })
     return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+
+
+def _asn1(cert: x509.Certificate | asn1_x509.Certificate) -> asn1_x509.Certificate:
+    if isinstance(cert, asn1_x509.Certificate):
+        return cert
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _digest(name: str, data: bytes) -> bytes:
+    return hashlib.new(name, data).digest()  # OpenSSL 3's default provider has SM3 too
 
 
 def _signed_attrs_der(signed_attrs: cms.CMSAttributes) -> bytes:
@@ -310,7 +305,7 @@ def _parse(signature: bytes) -> tuple[cms.SignerInfo, list[x509.Certificate]]:
     info = cms.ContentInfo.load(signature, strict=True)
     if info["content_type"].native != "signed_data":
         raise ValueError("not a CMS SignedData")
-    if cms.ContentInfo.load(signature).dump(force=True) != signature:
+    if not _is_canonical(signature):
         raise ValueError("signature is not canonical DER (bytes were changed)")
     signed = info["content"]
     if signed["encap_content_info"]["content"].native is not None:
@@ -321,6 +316,25 @@ def _parse(signature: bytes) -> tuple[cms.SignerInfo, list[x509.Certificate]]:
         raise ValueError(f"expected one signer, found {len(signed['signer_infos'])}")
     certs = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]
     return signed["signer_infos"][0], certs
+
+
+_SIGNED_DATA_PARTS = ("version", "digest_algorithms", "encap_content_info", "certificates")
+_SIGNER_INFO_PARTS = ("version", "sid", "digest_algorithm", "signed_attrs", "signature_algorithm", "signature")
+
+
+def _is_canonical(signature: bytes) -> bool:
+    """Every part outside the unsigned attributes re-encodes to the same bytes. Timestamp tokens
+    (unsigned) are checked by their own verification: re-encoding one nested in a SignerInfo
+    costs asn1crypto seconds."""
+    signed = cms.ContentInfo.load(signature)["content"]
+    parts = [signed[k] for k in _SIGNED_DATA_PARTS]
+    parts += [info[k] for info in signed["signer_infos"] for k in _SIGNER_INFO_PARTS]
+    return all(_reencodes(part) for part in parts)
+
+
+def _reencodes(part) -> bool:
+    original = part.dump()
+    return part.dump(force=True) == original
 
 
 def _attributes(signer_info: cms.SignerInfo) -> dict[str, object]:
@@ -356,12 +370,15 @@ def _verify_cms(data: bytes, signature: bytes) -> tuple[x509.Certificate, list[x
     digest_name = signer_info["digest_algorithm"]["algorithm"].native
     if digest_name not in [a["algorithm"].native for a in signed["digest_algorithms"]]:
         raise ValueError(f"SignedData digestAlgorithms does not list {digest_name}")
-    if digest_name not in ("sha256", "sha384", "sha512"):
+    if digest_name not in ("sha256", "sha384", "sha512", "sm3"):
         raise ValueError(f"digest algorithm {digest_name} not accepted")
-    if attrs["message_digest"].native != hashlib.new(digest_name, data).digest():
+    if attrs["message_digest"].native != _digest(digest_name, data):
         raise ValueError(f"{SIGNED_FILE} does not match the signed {digest_name} messageDigest")
     _check_signature(signer_cert, signer_info, digest_name)
     _check_embedded_chain(signer_cert, certs)
+    stamp = check_signature_timestamp(signature, [])
+    if stamp is not None and not stamp.intact:
+        raise ValueError(f"signature timestamp token does not verify ({stamp.detail})")
     return signer_cert, certs
 
 
@@ -391,6 +408,9 @@ def _check_signature(cert: x509.Certificate, signer_info: cms.SignerInfo, digest
     message = _signed_attrs_der(signer_info["signed_attrs"])
     signature = signer_info["signature"].native
     algorithm = signer_info["signature_algorithm"]
+    if algorithm["algorithm"].dotted == SM2_WITH_SM3:
+        _check_sm2(cert, message, signature, digest_name)
+        return
     kind = algorithm.signature_algo
     public_key = cert.public_key()
     if kind == "ed25519" and isinstance(public_key, ed25519.Ed25519PublicKey):
@@ -409,6 +429,31 @@ def _check_signature(cert: x509.Certificate, signer_info: cms.SignerInfo, digest
         raise ValueError(f"signature algorithm {kind} does not match the certificate's key")
 
 
+SM2_WITH_SM3 = "1.2.156.10197.1.501"
+
+
+def _check_sm2(cert: x509.Certificate, message: bytes, signature: bytes, digest_name: str) -> None:
+    from archive import sm2
+
+    asn1_cert = _asn1(cert)
+    if digest_name != "sm3" or not sm2.is_sm2(asn1_cert):
+        raise ValueError("SM2-with-SM3 signature needs an SM3 digest and an SM2 certificate")
+    if not sm2.verify(sm2.public_point(asn1_cert), message, signature):
+        raise InvalidSignature("SM2 signature does not verify")
+
+
+def _directly_issued(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    if cert.signature_algorithm_oid.dotted_string == SM2_WITH_SM3:
+        from archive import sm2
+
+        return sm2.issued_by(_asn1(cert), _asn1(candidate))
+    try:
+        cert.verify_directly_issued_by(candidate)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
 def is_trusted(cert: x509.Certificate, pool: list[x509.Certificate], trusted: list[x509.Certificate]) -> bool:
     """True if ``cert`` is a trusted certificate or chains to one through ``pool`` (signatures checked)."""
     current, seen = cert, 0
@@ -424,11 +469,6 @@ def is_trusted(cert: x509.Certificate, pool: list[x509.Certificate], trusted: li
 
 def _issuer_of(cert: x509.Certificate, candidates: list[x509.Certificate]) -> x509.Certificate | None:
     for candidate in candidates:
-        if candidate.subject != cert.issuer:
-            continue
-        try:
-            cert.verify_directly_issued_by(candidate)
-        except (ValueError, TypeError, InvalidSignature):
-            continue
-        return candidate
+        if candidate.subject == cert.issuer and _directly_issued(cert, candidate):
+            return candidate
     return None

@@ -1,22 +1,28 @@
-"""OCR throughput (issue 7): the Tesseract floor, ocrmypdf file by file, and our stage.
+"""OCR throughput (issues 7 and 18): each policy against the Tesseract floor, as a user sees it.
 
-    .venv/bin/python benchmarks/ocr_throughput.py [--pages 40]
+    .venv/bin/python benchmarks/ocr_throughput.py [--pages 40] [--repeats 2]
+        [--policies tesseract ppocr hybrid] [--memory-pages 12 200] [--accuracy acc.json]
 
-floor = total single-thread Tesseract CPU over the batch's pages / cores. The ratios are wall
-clock against that floor: run it on an otherwise idle machine. Memory: the peak resident size of
-the stage's whole process tree (workers and Tesseracts included), sampled every 50 ms, for the
-batch and for its first quarter: flat in the number of pages means the two are alike.
+floor = total single-thread Tesseract CPU over the batch's pages / cores. For each policy, in
+alternating order and ``--repeats`` times: the OCR stage alone (``ocr_documents``: wall clock,
+s/page, peak memory of its whole process tree) and ``juanzong ingest DIR`` from start to exit
+in a fresh home (validate, OCR, package, sign, store, catalog, index). Every ratio is against
+the floor measured in the same run; the machine may be shared, so compare ratios, not seconds.
+``--memory-pages`` runs the stage of the first policy on batches of those sizes: a flat peak
+means memory does not grow with the batch. ``--accuracy`` joins the CER columns written by
+``ocr_accuracy.py --json`` into the one table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,55 +30,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._corpus import make_batch, page_images  # noqa: E402
+from benchmarks._ocr_table import print_table  # noqa: E402
+from benchmarks._proc import ProcessTree  # noqa: E402
 from ingest.ocr import OcrOptions, ocr_documents  # noqa: E402
+
+JUANZONG = Path(sys.executable).parent / "juanzong"
 
 
 def _child_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-class TreeMemory(threading.Thread):
-    """Peak RSS (MB) of this process and all its descendants while running."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak, self._stop_event = 0.0, threading.Event()
-
-    def run(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop_event.wait(0.05):
-            self.peak = max(self.peak, sum(_rss_pages(pid) for pid in _tree(os.getpid())) * page / 1e6)
-
-    def __enter__(self) -> TreeMemory:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop_event.set()
-        self.join()
-
-
-def _tree(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [root], [root]
-    while frontier:
-        frontier = [pid for pid, parent in parents.items() if parent in frontier]
-        found += frontier
-    return found
-
-
-def _rss_pages(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def tesseract_floor(images: list[Path], cores: int) -> tuple[float, float]:
@@ -85,37 +52,48 @@ def tesseract_floor(images: list[Path], cores: int) -> tuple[float, float]:
     return (_child_cpu() - cpu0) / cores, time.perf_counter() - wall0
 
 
-def ocrmypdf_file_by_file(files: list[Path], out: Path) -> float:
-    started = time.perf_counter()
-    for n, pdf in enumerate(files):
-        subprocess.run([sys.executable, "-m", "ocrmypdf", "-q", "-l", "chi_sim", "--output-type", "pdfa",
-                        "--rotate-pages", "--deskew", str(pdf), str(out / f"{n}.pdf")], check=True)
-    return time.perf_counter() - started
-
-
-def ours(batch: Path, index: dict, work: Path, cores: int) -> float:
-    started = time.perf_counter()
-    results = ocr_documents([(rel, batch / rel) for rel in index], work, OcrOptions(jobs=cores))
+def stage(batch: Path, index: dict, work: Path, cores: int, policy: str) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak MB of the process tree) of the OCR stage alone."""
+    with ProcessTree() as tree:
+        started = time.perf_counter()
+        results = ocr_documents([(rel, batch / rel) for rel in index], work, OcrOptions(jobs=cores, engine=policy))
+        wall = time.perf_counter() - started
     failed = [r.source_path for r in results if r.status != "done"]
     if failed:
-        print(f"warning: not done: {failed}")
-    return time.perf_counter() - started
+        print(f"warning: {policy}: not done: {failed}")
+    return wall, tree.cpu, tree.peak
 
 
-def _first_pages(index: dict, pages: int) -> dict:
-    """The first documents of the batch holding at least ``pages`` pages."""
-    taken: dict = {}
-    for rel, entries in index.items():
-        if sum(len(v) for v in taken.values()) >= pages:
-            break
-        taken[rel] = entries
-    return taken
+def ingest(batch: Path, home: Path, policy: str) -> float:
+    """Wall seconds of ``juanzong ingest BATCH`` in a fresh home, as a user runs it."""
+    env = {**os.environ, "JUANZONG_HOME": str(home), "JUANZONG_OCR_ENGINE": policy}
+    env.pop("JUANZONG_CONFIG", None)
+    subprocess.run([str(JUANZONG), "keys", "init"], env=env, check=True, capture_output=True)
+    started = time.perf_counter()
+    proc = subprocess.run([str(JUANZONG), "ingest", str(batch)], env=env, capture_output=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        print(f"warning: {policy}: juanzong ingest exited {proc.returncode}: {proc.stderr.decode()[-400:]}")
+    return wall
+
+
+def memory_by_batch_size(root: Path, sizes: list[int], cores: int, policy: str) -> dict[int, float]:
+    peaks = {}
+    for pages in sizes:
+        batch, index = make_batch(root / f"memory-{pages}", "--pages-total", str(pages), "--seed", "13")
+        _wall, _cpu, peaks[pages] = stage(batch, index, root / f"memory-work-{pages}", cores, policy)
+        print(f"  {policy}: OCR stage peak {peaks[pages]:.0f} MB for {pages} pages", flush=True)
+    return peaks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=40)
-    parser.add_argument("--skip-ocrmypdf", action="store_true", help="leave out the slow file-by-file baseline")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--policies", nargs="+", default=["tesseract", "ppocr", "hybrid"])
+    parser.add_argument("--memory-pages", type=int, nargs="*", default=[])
+    parser.add_argument("--accuracy", type=Path, help="JSON written by ocr_accuracy.py --json")
+    parser.add_argument("--no-ingest", action="store_true", help="time the OCR stage only")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="ocr-bench-") as tmp:
@@ -123,24 +101,37 @@ def main() -> None:
         batch, index = make_batch(root / "corpus", "--pages-total", str(args.pages), "--seed", "11")
         (root / "img").mkdir()
         images = page_images(batch, index, root / "img")
-        print(f"batch: {len(index)} documents, {len(images)} pages, {cores} cores")
+        print(f"batch: {len(index)} documents, {len(images)} pages, {cores} cores", flush=True)
         floor, floor_wall = tesseract_floor([p for _, _, p in images], cores)
-        print(f"floor (Tesseract CPU / cores): {floor:7.1f} s   (bare Tesseract on all cores: {floor_wall:.1f} s wall)")
-        with TreeMemory() as memory:
-            ours_s = ours(batch, index, root / "ours", cores)
-        print(f"ours (ingest.ocr, jobs={cores}):     {ours_s:7.1f} s   = {ours_s / floor:.2f} x floor")
-        quarter = _first_pages(index, len(images) // 4)
-        with TreeMemory() as small:
-            ours(batch, quarter, root / "ours-quarter", cores)
-        pages_small = sum(len(p) for p in quarter.values())
-        print(f"peak memory of the stage: {memory.peak:.0f} MB for {len(images)} pages, "
-              f"{small.peak:.0f} MB for {pages_small} pages")
-        if args.skip_ocrmypdf:
-            return
-        (root / "ocrmypdf").mkdir()
-        ocrmypdf_s = ocrmypdf_file_by_file([batch / rel for rel in index], root / "ocrmypdf")
-        print(f"ocrmypdf file by file:         {ocrmypdf_s:7.1f} s   = {ocrmypdf_s / floor:.2f} x floor")
-        print(f"ratios: ours/floor = {ours_s / floor:.2f}, ours/ocrmypdf = {ours_s / ocrmypdf_s:.2f}")
+        print(f"floor (Tesseract CPU / cores): {floor:.1f} s (bare Tesseract on all cores: {floor_wall:.1f} s wall)")
+        runs: dict[str, dict[str, list[float]]] = {p: {"stage": [], "cpu": [], "peak": [], "ingest": []}
+                                                   for p in args.policies}
+        for repeat in range(args.repeats):
+            order = args.policies if repeat % 2 == 0 else args.policies[::-1]
+            for policy in order:
+                wall, cpu, peak = stage(batch, index, root / f"stage-{policy}-{repeat}", cores, policy)
+                for key, value in (("stage", wall), ("cpu", cpu), ("peak", peak)):
+                    runs[policy][key].append(value)
+                line = (f"  run {repeat + 1} {policy:10} stage {wall:6.1f} s = {wall / floor:.2f} x floor, "
+                        f"CPU / cores {cpu / cores:6.1f} s = {cpu / cores / floor:.2f} x floor, peak {peak:.0f} MB")
+                if not args.no_ingest:
+                    seconds = ingest(batch, root / f"home-{policy}-{repeat}", policy)
+                    runs[policy]["ingest"].append(seconds)
+                    line += f"; juanzong ingest {seconds:6.1f} s = {seconds / floor:.2f} x floor"
+                print(line, flush=True)
+        if args.memory_pages:
+            memory_by_batch_size(root, args.memory_pages, cores, args.policies[0])
+    accuracy = json.loads(args.accuracy.read_text()) if args.accuracy else {}
+    rows = {}
+    for policy, figures in runs.items():
+        rows[policy] = {**accuracy.get(policy, {}),
+                        "s_per_page": statistics.median(figures["stage"]) / len(images),
+                        "stage_ratio": statistics.median(figures["stage"]) / floor,
+                        "cpu_ratio": statistics.median(figures["cpu"]) / cores / floor,
+                        "peak_mb": max(figures["peak"])}
+        if figures["ingest"]:
+            rows[policy]["ingest_ratio"] = statistics.median(figures["ingest"]) / floor
+    print_table(rows)
 
 
 if __name__ == "__main__":

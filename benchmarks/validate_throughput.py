@@ -26,6 +26,7 @@ import ingest.validate as validate  # noqa: E402
 from ingest.manifest import read_manifest  # noqa: E402
 from ingest.validate.files import read_file  # noqa: E402
 from ingest.validate import formats  # noqa: E402
+from ingest._exec import siegfried  # noqa: E402
 from ingest.validate.formats import inspect_file  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -55,10 +56,13 @@ def sha256sum(files: list[Path]) -> None:
 
 def hash_and_parse(batch: Path, decode: bool) -> None:
     """Read + SHA-256 every file, and (decode=True) run the format and page inspection too."""
-    for entry in read_manifest(batch).files:
+    files = read_manifest(batch).files
+    identified = siegfried.identify([batch / e.path for e in files]) if decode else {}
+    for entry in files:
         read = read_file(batch / entry.path)
         if decode:
-            inspect_file(entry.path, entry.media_type, read.data, 200_000_000)
+            inspect_file(entry.path, entry.media_type, read.data, 200_000_000,
+                         identified[(batch / entry.path).absolute()])
 
 
 def check_with(batch: Path, workers: int) -> None:

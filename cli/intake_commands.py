@@ -14,7 +14,8 @@ from typing import Any, Optional
 import typer
 
 from config import Settings
-from api.stations import add_station
+from api.stations import add_station, certify_station
+from ingest.station_signature import load_station_certificate
 from flows.submission import flow_submit
 from ingest.intake import SubmissionResult
 from cli._output import JsonOpt
@@ -122,11 +123,40 @@ def _register_stations(app: typer.Typer, get_settings: Callable[[], Settings]) -
     app.add_typer(sub, name="stations")
 
     @sub.command("add")
-    def add(name: str, court: str = typer.Option("", "--court"), as_json: bool = JsonOpt) -> None:
+    def add(name: str, court: str = typer.Option("", "--court"),
+            cert: Optional[Path] = typer.Option(None, "--cert", help="The PEM certificate the station signs "
+                                                "manifests with; without it the station can submit through "
+                                                "the CLI only, as an unauthenticated source."),
+            as_json: bool = JsonOpt) -> None:
         """Register a station and print its new API key (shown this once, stored hashed)."""
-        key = add_station(get_settings().catalog_url, name, court=court)
-        _emit({"station": name, "api_key": key}, as_json,
+        certificate = load_station_certificate(cert) if cert else None
+        key = add_station(get_settings().catalog_url, name, court=court, certificate=certificate)
+        _emit({"station": name, "api_key": key, "certificate": str(cert) if cert else None}, as_json,
               f"station {name} added; API key (shown once, keep it safe):\n{key}")
+
+    @sub.command("certify")
+    def certify(name: str, cert: Path = typer.Option(..., "--cert", help="PEM certificate."),
+                as_json: bool = JsonOpt) -> None:
+        """Register (another) certificate for an existing station: its manifests must then be signed."""
+        certify_station(get_settings().catalog_url, name, load_station_certificate(cert))
+        _emit({"station": name, "certificate": str(cert)}, as_json, f"station {name}: {cert} registered")
+
+
+def _register_station_side(app: typer.Typer) -> None:
+    sub = typer.Typer(help="The scanning station's side.")
+    app.add_typer(sub, name="station")
+
+    @sub.command("sign")
+    def sign(batch_dir: Path = typer.Argument(..., help="The batch folder with manifest.json."),
+             key: Path = typer.Option(..., "--key", help="The station's PEM private key (mode 0600)."),
+             cert: Path = typer.Option(..., "--cert", help="The station's PEM certificate."),
+             chain: Optional[Path] = typer.Option(None, "--chain", help="Issuer certificates, if any."),
+             as_json: bool = JsonOpt) -> None:
+        """Sign BATCH_DIR/manifest.json: writes manifest.json.p7s (detached CMS) beside it."""
+        from ingest.station_signature import sign_manifest
+
+        target = sign_manifest(batch_dir, key, cert, chain)
+        _emit({"signature": str(target)}, as_json, f"signed: {target}")
 
 
 def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
@@ -134,3 +164,4 @@ def register(app: typer.Typer, get_settings: Callable[[], Settings]) -> None:
     _register_watch(app, get_settings)
     _register_quarantine(app, get_settings)
     _register_stations(app, get_settings)
+    _register_station_side(app)

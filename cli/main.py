@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.engine_env import configure_prefect
 from config.settings import Settings, SettingsError, load_settings
 from cli._output import JsonOpt, emit
 from schemas.errors import ExitCode, JuanzongError, is_no_space, no_space_error
@@ -50,13 +51,25 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 @app.command()
 def ingest(batch_dir: Path = typer.Argument(..., help="A station batch folder with manifest.json."),
+           no_wait: bool = typer.Option(False, "--no-wait",
+                                        help="With a Prefect server: submit and print {flow_run_id}."),
            as_json: bool = JsonOpt) -> None:
-    """Validate, OCR, package, sign, store, catalog and index one station batch."""
+    """Validate, OCR, package, sign, store, catalog and index one station batch.
+
+    With PREFECT_API_URL and the deployments applied (`juanzong deploy`) the batch becomes a flow
+    run of `ingest-batch` on the work pool; otherwise it runs in this process."""
+    from cli._progress import ingest_with_progress
+    from flows.remote_runs import is_server_mode, submit_run
+
     if not batch_dir.is_dir():
         raise JuanzongError("E100", str(batch_dir))
-    from flows.ingest_batch import ingest_batch
-
-    out = ingest_batch(batch_dir, _settings())
+    remote = is_server_mode()
+    if no_wait:
+        if not remote:
+            raise JuanzongError("E920", "juanzong ingest --no-wait")
+        run_id = submit_run(batch_dir.absolute())
+        emit({"flow_run_id": str(run_id)}, as_json, f"submitted flow run {run_id}")
+    out = ingest_with_progress(_settings(), batch_dir.absolute(), remote=remote, show=not as_json)
     code = ExitCode.ok if out.status == "archived" else ExitCode.rejected
     rows = [[a.aip_id, a.case_number, a.version, "new" if a.created else "unchanged"]
             for a in out.aips] + [[p["code"], p["path"], p["message"], ""] for p in out.problems]
@@ -110,10 +123,11 @@ def audit(full: bool = typer.Option(False, "--full"),
           sample: Optional[float] = typer.Option(None, "--sample", help="Percent of files."),
           signature: bool = typer.Option(False, "--signature"), as_json: bool = JsonOpt) -> None:
     """Recompute digests and verify signatures; repair from the replica when configured."""
+    from cli._progress import with_progress
     from flows.audit_fixity import audit as run
 
     mode = "sample" if sample is not None else "signature" if signature else "full"
-    res = run(_settings(), mode=mode, sample_percent=sample or 5.0)
+    res = with_progress(not as_json, lambda: run(_settings(), mode=mode, sample_percent=sample or 5.0))
     obj = res.model_dump(include={"checked", "ok", "failures", "repaired"})
     obj["report"] = res.report
     emit(obj, as_json, _table(f"audit {res.run_id}: {res.checked} checked, {res.ok} ok, "
@@ -163,19 +177,21 @@ def show(aip_id: str, as_json: bool = JsonOpt) -> None:
 @app.command()
 def reindex(as_json: bool = JsonOpt) -> None:
     """Rebuild the search index from the storage root alone."""
+    from cli._progress import with_progress
     from flows.reindex import reindex as run
 
-    res = run(_settings())
+    res = with_progress(not as_json, lambda: run(_settings()))
     emit(res.model_dump(), as_json, f"reindexed {res.objects} AIPs, {res.pages} pages")
 
 
 @app.command()
 def info(as_json: bool = JsonOpt) -> None:
-    """Where this archive keeps its data, and whether its storage roots are the catalog's
-    (a root the catalog does not describe is refused with E450-E452)."""
+    """Where this archive keeps its data, whether its storage roots are the catalog's (a root
+    the catalog does not describe is refused with E450-E452), and whether its virus database is usable."""
     from importlib.metadata import version
 
     from archive.storage.identity import check_storage_root
+    from ingest.virus import virus_status
 
     s = _settings()
     obj = {"home": str(s.home), "catalog_url": s.catalog_url, "storage_root": str(s.storage_root),
@@ -183,20 +199,58 @@ def info(as_json: bool = JsonOpt) -> None:
            "replica_root": str(s.replica_root) if s.replica_root else None,
            "replica_root_id": (check_storage_root(s.catalog_url, s.replica_root, "replica")
                                if s.replica_root else None),
-           "index_backend": s.index_backend, "version": version("juanzong")}
+           "index_backend": s.index_backend, "version": version("juanzong"),
+           "root_certificate": str(s.root_cert) if s.root_cert and s.root_cert.is_file() else None,
+           "tsa_url": s.tsa_url or None, "signature_algorithm": s.signature_algorithm,
+           "virus": virus_status(s)}
     emit(obj, as_json, _table("juanzong", ["setting", "value"], [[k, v] for k, v in obj.items()]))
+
+
+@app.command()
+def status(as_json: bool = JsonOpt) -> None:
+    """Workers, batches by state, review queue, index lag, audit coverage, storage use."""
+    from flows.engine_status import status_report
+
+    r = status_report(_settings())
+    rows = [["engine", r.engine]] + [[f"worker {w.name}", f"{'online' if w.online else 'offline'}, {w.runs} runs"]
+                                     for w in r.workers]
+    rows += [[f"batches {k}", v] for k, v in sorted(r.batches.items())]
+    rows += [["oldest waiting", f"{r.oldest_waiting.batch} since {r.oldest_waiting.since:%Y-%m-%d %H:%M}"
+              if r.oldest_waiting else "-"], ["review queue", f"{r.review_queue} pages"],
+             ["index lag", f"{r.index_lag} AIPs"],
+             ["audit coverage", f"{r.audit.coverage_percent} % of {r.audit.files} files within "
+                                f"{r.audit.cycle_days} days; last findings {len(r.audit.last_findings)}"],
+             ["storage", f"{r.storage.objects} AIPs, {r.storage.files} files, {r.storage.bytes} bytes, "
+                         f"{r.storage.free_bytes} bytes free"]]
+    emit(r.model_dump(mode="json"), as_json, _table("juanzong status", ["what", "state"], rows))
 
 
 @keys_app.command("init")
 def keys_init(as_json: bool = JsonOpt) -> None:
-    """Create a self-signed development signing key and certificate when none exist."""
-    from archive.signing import ensure_dev_keys
+    """Make the development PKI where missing: a root CA (its key kept apart), the AIP-signing
+    and dissemination-seal certificates it issues, and its CRL."""
+    from archive.pki import ensure_dev_pki
+    from flows._runtime import pki_paths
 
     s = _settings()
-    ensure_dev_keys(s.signing_key, s.signing_cert, common_name="Juanzong development archive",
-                    algorithm=s.signature_algorithm)
-    emit({"key": str(s.signing_key), "certificate": str(s.signing_cert)}, as_json,
-         f"signing certificate: {s.signing_cert}")
+    paths = ensure_dev_pki(pki_paths(s), algorithm=s.signature_algorithm)
+    obj = {"key": str(paths.signing_key), "certificate": str(paths.signing_cert),
+           "seal_certificate": str(paths.seal_cert), "root_certificate": str(paths.root_cert),
+           "root_key": str(paths.root_key), "crl": str(paths.crl)}
+    emit(obj, as_json, _table("development PKI", ["file", "path"], [[k, v] for k, v in obj.items()]))
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: bool = JsonOpt) -> None:
+    """Issue a new AIP-signing key and certificate from the root; the old pair is kept, and
+    versions it signed keep verifying (they chain to the same root)."""
+    from archive.pki import rotate_signing_certificate
+    from flows._runtime import fingerprint, pki_paths
+
+    s = _settings()
+    cert = rotate_signing_certificate(pki_paths(s), s.signature_algorithm)
+    emit({"certificate": str(s.signing_cert), "serial": f"{cert.serial_number:x}", "fingerprint": fingerprint(cert)},
+         as_json, f"new signing certificate {cert.serial_number:x}: {s.signing_cert}")
 
 
 @app.command()
@@ -211,11 +265,20 @@ def demo(as_json: bool = JsonOpt) -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the HTTP API."""
+    import signal
+
     import uvicorn
 
     from api.app import create_app
 
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(create_app(_settings()), host=host, port=port)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    """uvicorn re-raises SIGTERM after its graceful shutdown; exit normally instead of dying,
+    so that exit handlers run and Prefect's in-process API server child is stopped with us."""
+    raise SystemExit(128 + signum)
 
 
 from cli.intake_commands import register as register_intake  # noqa: E402
@@ -224,6 +287,9 @@ from cli.archive_commands import register as register_archive  # noqa: E402
 from cli.catalog_commands import register as register_catalog  # noqa: E402
 from cli.reading_commands import register as register_reading  # noqa: E402
 from cli.review_commands import register as register_review  # noqa: E402
+from cli.retention_commands import register as register_retention  # noqa: E402
+from cli.transfer_commands import register as register_transfer  # noqa: E402
+from cli.evidence_commands import register as register_evidence  # noqa: E402
 from cli.change_commands import register as register_changes  # noqa: E402
 from cli.users_commands import register as register_users  # noqa: E402
 
@@ -231,18 +297,12 @@ register_intake(app, _settings)
 register_reading(app, _settings)
 register_archive(app, _settings)
 register_review(app, _settings)
+register_retention(app, _settings)
+register_transfer(app, _settings)
+register_evidence(app, _settings)
 register_catalog(app, _settings)
 register_changes(app, _settings)
 register_users(app, _settings)
-
-
-def _prefect_environment(settings: Settings) -> None:
-    """Prefect runs in-process on its ephemeral API, its own state under the archive's home."""
-    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _json_error(exc: JuanzongError) -> None:
@@ -312,7 +372,7 @@ def _bind_journals(settings: Settings) -> None:
 def prepare_process(argv: list[str]) -> Settings:
     """What a process does before a flow command runs (``cli._runner`` does it once, ahead)."""
     settings = load_settings()
-    _prefect_environment(settings)
+    configure_prefect(settings)
     _bind_journals(settings)
     _shared_prefect(settings, argv)
     return settings
@@ -325,7 +385,7 @@ def main() -> None:
         err.print(f"[red]juanzong:[/] {exc}")
         sys.exit(ExitCode.settings)
     try:
-        _prefect_environment(State.settings)
+        configure_prefect(State.settings)
         _bind_journals(State.settings)
         _shared_prefect(State.settings, sys.argv[1:])
         sys.exit(app(standalone_mode=False) or 0)

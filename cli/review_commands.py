@@ -33,9 +33,10 @@ def _register_retry(app: typer.Typer, get_settings: Callable[[], Settings]) -> N
               document: Optional[str] = typer.Option(None, "--document", help="Only this document id."),
               as_json: bool = JsonOpt) -> None:
         """Re-OCR documents whose OCR failed; each case read this time gets a new AIP version."""
+        from cli._progress import with_progress
         from flows.retry_ocr import retry_ocr
 
-        out = retry_ocr(get_settings(), case_number=case, document_id=document)
+        out = with_progress(not as_json, lambda: retry_ocr(get_settings(), case_number=case, document_id=document))
         text = (f"re-OCR'd {len(out.retried)} documents into "
                 f"{', '.join(f'{a.case_number} {a.aip_id} v{a.version}' for a in out.aips) or 'no new version'}"
                 + "".join(f"\nfailed again: {d}: {e}" for d, e in out.failed_again.items()))

@@ -48,9 +48,21 @@ class Settings(BaseSettings):
     signing_key: Path | None = None
     signing_cert: Path | None = None
     signing_chain: Path | None = None
-    signature_algorithm: Literal["ecdsa-p256", "ed25519"] = "ecdsa-p256"
+    signature_algorithm: Literal["ecdsa-p256", "ed25519", "sm2"] = "ecdsa-p256"
     dissemination_key: Path | None = None
     dissemination_cert: Path | None = None
+    root_cert: Path | None = None
+    root_key: Path | None = None
+    crl: Path | None = None
+    signer_backend: Literal["file", "pkcs11"] = "file"
+    pkcs11_module: Path | None = None
+    pkcs11_token: str = ""
+    pkcs11_key_label: str = ""
+    pkcs11_pin: SecretStr | None = None
+    tsa_url: str = ""
+    tsa_root_cert: Path | None = None
+    timestamp_renewal_days: int = 365
+    retired_digest_algorithms: list[str] = []
     ocr_languages: str = "chi_sim"
     ocr_jobs: int = 0
     ocr_timeout_seconds: int = 180
@@ -59,6 +71,12 @@ class Settings(BaseSettings):
     ocr_deskew: bool = True
     ocr_clean: bool = True
     ocr_typography: bool = True
+    ocr_engine: str = "ppocr"
+    ocr_hybrid_confidence: float = 90.0
+    ocr_onnx_threads: int = 0
+    ocr_onnx_provider: Literal["auto", "cpu", "cuda"] = "auto"
+    ocr_ppocr_batch_size: int = 0
+    ocr_ppocr_detect_side: int = 832
     min_dpi: int = 200
     fonds_code: str = "J001"
     dip_link_ttl_hours: int = 72
@@ -68,6 +86,11 @@ class Settings(BaseSettings):
     prefect_server_idle_seconds: float = 900.0  # in-process mode's shared Prefect server; 0: none
     max_upload_bytes: int = 4 << 30
     max_zip_ratio: float = 100.0
+    hot_folder: Path | None = None  # the folder the `watch` deployment takes batches from
+    clamav_db: Path | None = None  # folder of ClamAV signature files the court supplies
+    clamav_socket: Path | None = None  # a running clamd; without it Juanzong starts its own on clamav_db
+    clamav_max_age_days: int = 7
+    clamav_required: bool = False  # refuse batches that cannot be scanned (no database)
 
     @classmethod
     def settings_customise_sources(
@@ -93,7 +116,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
         return value
 
-    @field_validator("ocr_confidence_threshold")
+    @field_validator("ocr_confidence_threshold", "ocr_hybrid_confidence")
     @classmethod
     def _percent(cls, value: float) -> float:
         if not 0 <= value <= 100:
@@ -113,6 +136,9 @@ class Settings(BaseSettings):
             "signing_cert": self.signing_cert or home / "keys" / "archive-signing.pem",
             "dissemination_key": self.dissemination_key or home / "keys" / "dissemination.key",
             "dissemination_cert": self.dissemination_cert or home / "keys" / "dissemination.pem",
+            "root_cert": self.root_cert or home / "keys" / "root-ca.pem",
+            "root_key": self.root_key or home / "root-ca" / "root-ca.key",
+            "crl": self.crl or home / "keys" / "root-ca.crl.pem",
             "ocr_jobs": self.ocr_jobs or (os.cpu_count() or 1),
             "notification_spool": self.notification_spool or home / "outbox",
             "registry_journal": self.registry_journal or home / "registry" / "journal.jsonl",
@@ -130,6 +156,11 @@ class Settings(BaseSettings):
     @property
     def quarantine_root(self) -> Path:
         return self.home / "quarantine"
+
+    @property
+    def clamd_state(self) -> Path:
+        """Juanzong's own clamd (config, pid, log) when no ``clamav_socket`` is given."""
+        return self.home / "run" / "clamd"
 
     @property
     def log_dir(self) -> Path:

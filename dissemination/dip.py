@@ -2,7 +2,7 @@
 
 Layout of ``<out_dir>/<request_id>/`` and of ``<out_dir>/<request_id>.zip``::
 
-    00-卷内目录.pdf        table of contents (watermarked and sealed like the rest)
+    00-卷内目录.pdf        table of contents, PDF/A-2b (watermarked and sealed like the rest)
     01-民事起诉状.pdf      one watermarked, sealed copy per document, in 卷内顺序 (seq)
     ...
     manifest.json          SHA-256 and size of every file above
@@ -33,12 +33,15 @@ from pydantic import BaseModel, ConfigDict
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from dissemination.seal import Sealer
+from archive.signing import FileSigner, Signer, TimestampingSigner
+from archive.trusted_time import TimestampAuthority
+from dissemination.seal import LtaContext, Sealer
 from dissemination.template import copy_template, reader_revision
 from dissemination.watermark import LATIN_FONT_NAME, WatermarkSpec, font_runs, register_fonts, watermark_pdf
 from schemas.errors import InputRejected
 
 TOC_NAME = "00-卷内目录.pdf"
+PDFA_FLAVOUR = "2b"
 TOC_COLUMNS = (72.0, 130.0, 300.0, 370.0)
 READABLE_VOLUME = "正卷"
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -55,6 +58,7 @@ class DipDocument(_Frozen):
     seq: int
     volume: str
     disclosable: bool
+    is_pdfa: bool = False  # the source is the AIP's PDF/A: its copy must stay PDF/A-2b
 
 
 class SealConfig(_Frozen):
@@ -62,6 +66,8 @@ class SealConfig(_Frozen):
     cert_path: Path
     reason: str = "电子阅卷副本 / dissemination copy"
     location: str = ""
+    chain: Path | None = None  # the seal certificate's issuers (the archive root), embedded in signatures
+    lta: LtaContext | None = None  # with a TSA: PAdES B-LTA, and manifest.json's signature timestamped
 
 
 class DipRecord(_Frozen):
@@ -125,12 +131,38 @@ def render_toc(rows: Sequence[tuple[str, str, int]], spec: WatermarkSpec, dest: 
         _draw_row(canvas, y, (str(index), title, str(pages), name))
     canvas.showPage()
     canvas.save()
-    return dest
+    return _make_pdfa(dest)
+
+
+def _make_pdfa(path: Path) -> Path:
+    """Rewrite reportlab's output as PDF/A-2b, like the documents beside it: an output intent,
+    XMP, clean stream framing. reportlab's empty page ``/Trans`` is dropped (PDF/A-2 knows no
+    such key, and pikepdf refuses to vouch for what it cannot check)."""
+    with pikepdf.open(path, allow_overwriting_input=True) as pdf:
+        for page in pdf.pages:
+            if "/Trans" in page.obj and not page.obj.Trans.keys():
+                del page.obj["/Trans"]
+        pikepdf.pdfa.save(pdf, None, PDFA_FLAVOUR, output_intent="sRGB", deterministic_id=True)
+    return path
 
 
 def sealer_for(seal: SealConfig | None) -> Sealer | None:
     return None if seal is None else Sealer(key_path=seal.key_path, cert_path=seal.cert_path,
-                                            reason=seal.reason, location=seal.location)
+                                            reason=seal.reason, location=seal.location, chain=seal.chain,
+                                            lta=seal.lta)
+
+
+def manifest_signer(seal: SealConfig) -> Signer:
+    """The seal's key signs manifest.json too (detached CMS, timestamped when there is a TSA)."""
+    signer: Signer = FileSigner(seal.key_path, seal.cert_path, seal.chain)
+    return TimestampingSigner(signer, TimestampAuthority(seal.lta.tsa_url)) if seal.lta else signer
+
+
+def sign_manifest(manifest: Path, seal: SealConfig) -> Path:
+    """``manifest.json.p7s``: checkable with OpenSSL and the archive root alone (see README)."""
+    target = manifest.with_name(manifest.name + ".p7s")
+    target.write_bytes(manifest_signer(seal).sign_detached(manifest.read_bytes()))
+    return target
 
 
 def issue_copy(src: Path, dest: Path, spec: WatermarkSpec, sealer: Sealer | None,
@@ -177,11 +209,12 @@ def write_readme(folder: Path, spec: WatermarkSpec, sealed: bool) -> Path:
         f"出具时间 Issued: {spec.issued_at.isoformat()}",
         "",
         f"{spec.notice}。每页带有阅卷人水印和追踪标识，可追溯到本次申请。{seal_zh}",
-        "manifest.json 记录每个文件的 SHA-256 摘要，可用于核对文件是否完整。",
+        "manifest.json 记录每个文件的 SHA-256 摘要，可用于核对文件是否完整；manifest.json.p7s 是法院对它的签名。",
         "",
         "For reading in this case only; do not pass on. Every page carries a watermark and a",
         f"trace mark that identify this request. {seal_en}",
-        "manifest.json lists the SHA-256 digest of every file, to check that nothing changed.",
+        "manifest.json lists the SHA-256 digest of every file, to check that nothing changed;",
+        "manifest.json.p7s is the court's signature over it (openssl cms -verify with the court's root certificate).",
         "",
     ])
     path = folder / "README.txt"
@@ -228,7 +261,8 @@ def build_dip(documents: Sequence[DipDocument], spec: WatermarkSpec, out_dir: Pa
     toc_plain.unlink()
     pdfs = [toc, *copies]
     manifest = write_manifest(folder, pdfs, spec)
-    files = (*pdfs, manifest, _write_json(folder / "request.json", request_record),
+    signed = (sign_manifest(manifest, seal),) if seal is not None else ()
+    files = (*pdfs, manifest, *signed, _write_json(folder / "request.json", request_record),
              write_readme(folder, spec, seal is not None))
     zip_path = zip_dip(files, out_dir / f"{spec.request_id}.zip", spec)
     return DipRecord(request_id=spec.request_id, zip_path=zip_path, files=files,

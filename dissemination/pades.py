@@ -1,4 +1,4 @@
-"""PAdES B-B signing as one incremental update appended to a finished base file, with the
+"""PAdES B-B/B-T signing as one incremental update appended to a finished base file, with the
 base's digest computed while it is copied.
 
 Why not pyHanko's ``PdfSigner`` (used until the watermark+seal benchmark showed 7x a bare
@@ -18,7 +18,11 @@ Here, per copy (``write_signed``):
    pyHanko's signer makes the CMS with PAdES signed attributes (content type, message digest,
    ESS signing-certificate-v2; the signing time is /M, as PAdES requires) -- the same container
    ``PdfSigner`` makes;
-4. the CMS goes into /Contents and the update is appended.
+4. with a TSA, the signature value is timestamped (the token goes into the CMS's unsigned
+   attributes: PAdES B-T); the CMS goes into /Contents and the update is appended.
+
+B-LT and B-LTA (the DSS with chain and revocation data, then a document timestamp) are two
+further updates that pyHanko writes (``seal.extend_to_lta``).
 
 pyHanko's validator checks the result (``seal.validate_sealed``).
 """
@@ -40,15 +44,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pikepdf
+from asn1crypto import cms
 from pikepdf import Array, Dictionary, Name, String
 from pyhanko.pdf_utils.generic import pdf_date
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers import Signer
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
+from archive.trusted_time import TimestampAuthority
+
 DIGEST = "sha256"
 BYTE_RANGE_WIDTH = 40  # "0 a b c" padded: room for three 10-digit offsets
 TAIL = 2048  # bytes read from the end of the base to find its startxref
+TOKEN_ROOM = 12288  # bytes reserved for a signature timestamp token
 COMPRESS_OVER = 256  # unfiltered streams of the update larger than this are deflated (stamp, fonts)
 COMPRESS_LEVEL = 6
 FIELD_FLAGS = 132  # widget: Print | Locked
@@ -142,15 +150,20 @@ class CmsTemplate:
             raise ValueError("CMS template: re-assembly does not reproduce pyHanko's container")
         self.size = len(made.dump())
 
-    def sign(self, document_digest: bytes) -> bytes:
-        """The DER CMS for a document whose /ByteRange digest is ``document_digest``."""
+    def sign(self, document_digest: bytes, tsa: TimestampAuthority | None = None) -> bytes:
+        """The DER CMS for a document whose /ByteRange digest is ``document_digest``; with a
+        TSA, the signature value's timestamp token as unsigned attribute (PAdES B-T)."""
         attributes = self._attributes.replace(self._PLACEHOLDER, document_digest)
         signed = b"\x31" + attributes[1:]  # signed as SET OF, stored as [0] IMPLICIT
         signature = asyncio.run(self._signer.async_sign_raw(signed, DIGEST))
-        return self._assemble(attributes, signature)
+        unsigned = b""
+        if tsa is not None:
+            token = tsa.stamp(signature)
+            unsigned = _tlv(0xA1, cms.CMSAttribute({"type": "signature_time_stamp_token", "values": [token]}).dump())
+        return self._assemble(attributes, signature, unsigned)
 
-    def _assemble(self, attributes: bytes, signature: bytes) -> bytes:
-        info = _tlv(0x30, self._info_head + attributes + self._algorithm + _tlv(0x04, signature))
+    def _assemble(self, attributes: bytes, signature: bytes, unsigned: bytes = b"") -> bytes:
+        info = _tlv(0x30, self._info_head + attributes + self._algorithm + _tlv(0x04, signature) + unsigned)
         data = _tlv(0x30, self._data_head + _tlv(0x31, info))
         return _tlv(0x30, self._content_type + _tlv(0xA0, data))
 
@@ -172,11 +185,13 @@ class SignatureSpec:
     reason: str
     location: str
     appearance: Appearance
+    tsa: TimestampAuthority | None = None
 
     @property
     def reserved(self) -> int:
-        """Bytes of CMS the /Contents placeholder holds: ECDSA signatures vary by a few bytes."""
-        return self.cms.size + 64
+        """Bytes of CMS the /Contents placeholder holds: ECDSA signatures vary by a few bytes,
+        and a timestamp token (the TSA's certificates included) takes a few kilobytes."""
+        return self.cms.size + 64 + (TOKEN_ROOM if self.tsa is not None else 0)
 
 
 @dataclass
@@ -205,7 +220,7 @@ def write_signed(base: Path, dest: Path, spec: SignatureSpec, signed_at: datetim
                 digest = source.result()
                 digest.update(update.data[:update.contents_start])
                 digest.update(update.data[update.contents_end:])
-                _write_all(fd, update.fill(spec.cms.sign(digest.digest())))
+                _write_all(fd, update.fill(spec.cms.sign(digest.digest(), spec.tsa)))
             finally:
                 os.close(fd)
         os.replace(tmp, dest)

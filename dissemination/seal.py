@@ -1,4 +1,6 @@
-"""The court's seal on a dissemination copy: a PAdES B-B signature with a visible seal.
+"""The court's seal on a dissemination copy: a PAdES signature with a visible seal, B-LTA
+when a TSA is configured (signature timestamp, DSS with the chain and the CRL, document
+timestamp), else B-B.
 
 Each copy is signed once with the dissemination certificate (not the archive's AIP signing
 key), with the signing time in the signature dictionary (/M, as PAdES requires) and a visible
@@ -8,10 +10,15 @@ after it was issued. ``Sealer`` prepares what is the same for every copy (key, d
 reserved signature size) once; ``pades.write_signed`` appends the signed update to a copy;
 pyHanko's validator judges the result (``validate_sealed``).
 
-Keys: ``ensure_dissemination_keys`` makes a self-signed development certificate when
-none exists (key file 0600); production points ``Settings.dissemination_key`` and
-``dissemination_cert`` at the court's issued pair. Keys are read from the paths given,
-never copied into storage or printed.
+Keys: the seal's certificate is issued by the archive root (``archive.pki``; production:
+the court's CA), so a reader who trusts the root alone can tell the court's seal from a
+look-alike; ``ensure_dissemination_keys`` still makes a lone self-signed pair for tools and
+tests. Keys are read from the paths given, never copied into storage or printed.
+
+Long-term validation (``LtaContext``): the signature's CMS gets a timestamp token over its
+value inside the fast update (``pades``), then pyHanko appends the DSS (the chain, the CRL,
+the TSA's chain) and a document timestamp over the whole file: two small updates, each of
+which hashes the file once more.
 
 Signing is not byte-reproducible: the signing time comes from the clock and ECDSA
 signatures are randomised. Issued DIPs are therefore kept as issued; regenerating one
@@ -21,6 +28,7 @@ reproduces the unsigned bytes only.
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 from datetime import UTC, datetime, timedelta
@@ -36,13 +44,18 @@ from pydantic import BaseModel, ConfigDict
 from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
-from pyhanko.sign.validation import validate_pdf_signature
-from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from asn1crypto import crl as asn1_crl
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+from pyhanko.sign.validation import add_validation_info, validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from reportlab.lib.colors import Color
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
+from archive.trusted_time import TimestampAuthority
 from dissemination import pades
 from dissemination.watermark import FONT_NAME, LATIN_FONT_NAME, _cjk_glyphs
 from schemas.errors import ConfigurationError
@@ -56,6 +69,7 @@ TIME_BAND = 12.0  # points under the seal for the signing time
 TIME_SIZE = 6.5
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 TIME_GLYPHS = "0123456789-:+ "  # every character TIME_FORMAT can print
+LTA_CHUNK = 8 << 20  # pyHanko hashes the whole file for the document timestamp; its default 4 KiB reads cost tenfold
 
 
 class SealStatus(BaseModel):
@@ -63,10 +77,24 @@ class SealStatus(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    intact: bool  # the signed bytes are unchanged and cover the whole file
-    valid: bool  # intact, cryptographically valid and made by the given certificate
+    intact: bool  # the signed bytes are unchanged and, with the document timestamp's updates, cover the whole file
+    valid: bool  # intact, cryptographically valid, trusted, and made by the given certificate
     signer: str
     detail: str
+    trusted: bool = False  # the seal's certificate chains to a trusted root
+    timestamped: bool = False  # a valid signature timestamp (trusted time)
+    level: str = "B-B"  # PAdES level: B-B, B-T, B-LT (DSS) or B-LTA (then a document timestamp over the whole file)
+
+
+class LtaContext(BaseModel):
+    """What B-T/B-LTA sealing needs besides the key: the TSA, and the roots and CRLs whose data go into the DSS."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tsa_url: str
+    roots: tuple[Path, ...] = ()  # the archive root and the TSA's root
+    crls: tuple[Path, ...] = ()
+    chain: tuple[Path, ...] = ()  # the seal certificate's issuers
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -173,9 +201,10 @@ def _draw_rim_text(canvas: Canvas, text: str, size: float) -> None:
 
 
 @lru_cache(maxsize=4)
-def _load_signer(key_path: str, cert_path: str, key_mtime: int, cert_mtime: int) -> signers.SimpleSigner:
+def _load_signer(key_path: str, cert_path: str, key_mtime: int, cert_mtime: int,
+                 chain: tuple[str, ...] = ()) -> signers.SimpleSigner:
     """Parse the key pair once per process (mtimes in the cache key: a replaced file is reloaded)."""
-    signer = signers.SimpleSigner.load(key_path, cert_path)
+    signer = signers.SimpleSigner.load(key_path, cert_path, ca_chain_files=chain or None)
     if signer is None:
         raise ConfigurationError("E407", key_path, reason="cannot be loaded as a PEM key with its certificate")
     return signer
@@ -192,20 +221,34 @@ def _seal_rect(page: pikepdf.Page) -> pades.Rect:
 class Sealer:
     """Seals copies with one key pair: signer, drawing and signature size are prepared once."""
 
-    def __init__(self, *, key_path: Path, cert_path: Path, reason: str, location: str) -> None:
+    def __init__(self, *, key_path: Path, cert_path: Path, reason: str, location: str,
+                 chain: Path | None = None, lta: LtaContext | None = None) -> None:
         if not key_path.is_file() or not cert_path.is_file():
             raise ConfigurationError("E408", str(key_path if not key_path.is_file() else cert_path))
         signer = _load_signer(str(key_path), str(cert_path), key_path.stat().st_mtime_ns,
-                              cert_path.stat().st_mtime_ns)
+                              cert_path.stat().st_mtime_ns, (str(chain),) if chain else ())
         self._drawing = seal_image(_common_name(cert_path))
         self._drawing_pdf = pikepdf.open(io.BytesIO(self._drawing.pdf))
         self._seal_form = self._drawing_pdf.make_indirect(self._drawing_pdf.pages[0].as_form_xobject())
+        self._lta = lta
+        self._tsa = TimestampAuthority(lta.tsa_url) if lta else None
         self.spec = pades.SignatureSpec(cms=_cms_template(signer), field_name=FIELD_NAME, reason=reason,
-                                        location=location, appearance=self._appearance)
+                                        location=location, appearance=self._appearance, tsa=self._tsa)
 
     def write(self, base: Path, dest: Path, revise: pades.Revise | None = None) -> Path:
-        """Write ``base`` to ``dest`` sealed now, with ``revise``'s changes in the sealed update."""
-        return pades.write_signed(base, dest, self.spec, datetime.now().astimezone().replace(microsecond=0), revise)
+        """Write ``base`` to ``dest`` sealed now, with ``revise``'s changes in the sealed update
+        (and, with a TSA, extended to B-LTA before it appears under ``dest``)."""
+        signed_at = datetime.now().astimezone().replace(microsecond=0)
+        if self._lta is None or self._tsa is None:
+            return pades.write_signed(base, dest, self.spec, signed_at, revise)
+        staging = dest.with_name(f".{dest.name}.lta")
+        try:
+            pades.write_signed(base, staging, self.spec, signed_at, revise)
+            extend_to_lta(staging, self._tsa, self._lta)
+            os.replace(staging, dest)
+        finally:
+            staging.unlink(missing_ok=True)
+        return dest
 
     def _appearance(self, pdf: pikepdf.Pdf, page: pikepdf.Page, signed_at: datetime):
         """The widget's normal appearance: the seal drawing, the signing time centred under it."""
@@ -236,25 +279,72 @@ def seal_pdf(src: Path, dest: Path, *, key_path: Path, cert_path: Path, reason: 
     return Sealer(key_path=key_path, cert_path=cert_path, reason=reason, location=location).write(src, dest)
 
 
+def lta_validation_context(lta: LtaContext) -> ValidationContext:
+    """Roots and CRLs from files only: nothing is fetched at run time."""
+    roots = [load_cert_from_pemder(str(p)) for p in lta.roots if p.is_file()]
+    crls = [asn1_crl.CertificateList.load(x509.load_pem_x509_crl(p.read_bytes()).public_bytes(
+        serialization.Encoding.DER)) for p in lta.crls if p.is_file()]
+    others = [load_cert_from_pemder(str(p)) for p in lta.chain if p.is_file()]
+    return ValidationContext(trust_roots=roots, crls=crls, other_certs=others, allow_fetching=False,
+                             revocation_mode="soft-fail")
+
+
+def extend_to_lta(pdf: Path, tsa: TimestampAuthority, lta: LtaContext) -> None:
+    """B-T -> B-LTA in place: a DSS update with the validation data of the last signature and of
+    its timestamp (the TSA's chain, which the document timestamp shares), then a document
+    timestamp as the last update, so that it covers the whole file."""
+    # soft-fail is deliberate: revocation data come from files (the root's CRL); a TSA may publish none
+    logging.getLogger("pyhanko.sign.validation.dss").setLevel(logging.ERROR)
+    with pdf.open("r+b") as handle:
+        signature = PdfFileReader(handle, strict=False).embedded_signatures[-1]
+        add_validation_info(signature, lta_validation_context(lta), in_place=True, chunk_size=LTA_CHUNK)
+        handle.seek(0)
+        writer = IncrementalPdfFileWriter(handle, strict=False)
+        PdfTimeStamper(tsa.client).timestamp_pdf(writer, "sha256", in_place=True, chunk_size=LTA_CHUNK)
+
+
 def _status_detail(status: PdfSignatureStatus) -> str:
     return (f"intact={status.intact} valid={status.valid} trusted={status.trusted} "
             f"coverage={status.coverage.name} signing_time={status.signer_reported_dt}")
 
 
-def validate_sealed(pdf: Path, cert_path: Path) -> SealStatus:
-    """Ask pyHanko whether ``pdf`` is intact and sealed by the certificate at ``cert_path``."""
+def validate_sealed(pdf: Path, cert_path: Path, *, roots: list[Path] | None = None,
+                    tsa_roots: list[Path] | None = None) -> SealStatus:
+    """Ask pyHanko whether ``pdf`` is intact and sealed by the certificate at ``cert_path``,
+    trusting ``roots`` (default: that certificate itself) and, for timestamps, ``tsa_roots``."""
     expected = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(cert_path))])
+    context = ValidationContext(trust_roots=[load_cert_from_pemder(str(p)) for p in roots or [cert_path]],
+                                allow_fetching=False)
+    ts_context = ValidationContext(trust_roots=[load_cert_from_pemder(str(p)) for p in tsa_roots or []],
+                                   allow_fetching=False)
     try:
         with pdf.open("rb") as handle:
-            signatures = PdfFileReader(handle, strict=False).embedded_signatures
+            reader = PdfFileReader(handle, strict=False)
+            signatures = reader.embedded_regular_signatures
             if not signatures:
                 return SealStatus(intact=False, valid=False, signer="", detail=f"{pdf}: no signature")
-            status = validate_pdf_signature(signatures[-1], context)
+            status = validate_pdf_signature(signatures[-1], context, ts_context)
+            stamps = reader.embedded_timestamp_signatures
+            last_stamp = validate_pdf_timestamp(stamps[-1], ts_context) if stamps else None
+            has_dss = "/DSS" in reader.root
     except Exception as exc:  # a damaged file is a verdict, not a crash
         return SealStatus(intact=False, valid=False, signer="", detail=f"{pdf}: {type(exc).__name__}: {exc}")
-    intact = status.intact and status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    return _seal_status(pdf, status, last_stamp, has_dss, expected)
+
+
+def _seal_status(pdf: Path, status: PdfSignatureStatus, stamp: DocumentTimestampStatus | None, has_dss: bool,
+                 expected: x509.Certificate) -> SealStatus:
+    stamp_covers = (stamp is not None and stamp.intact and stamp.valid
+                    and stamp.coverage == SignatureCoverageLevel.ENTIRE_FILE)
+    whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE or (
+        stamp_covers and status.modification_level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES))
+    intact = status.intact and whole
     ours = status.signing_cert.dump() == expected.public_bytes(serialization.Encoding.DER)
     signer = status.signing_cert.subject.native.get("common_name", status.signing_cert.subject.human_friendly)
+    timestamped = status.timestamp_validity is not None and status.timestamp_validity.intact \
+        and status.timestamp_validity.valid
+    level = "B-LTA" if timestamped and has_dss and stamp_covers else "B-LT" if timestamped and has_dss \
+        else "B-T" if timestamped else "B-B"
     valid = intact and status.valid and status.trusted and ours
-    return SealStatus(intact=intact, valid=valid, signer=signer, detail=f"{pdf}: {_status_detail(status)}")
+    return SealStatus(intact=intact, valid=valid, signer=signer, trusted=status.trusted, timestamped=timestamped,
+                      level=level, detail=f"{pdf}: {_status_detail(status)}")

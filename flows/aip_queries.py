@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import select
@@ -13,8 +14,13 @@ from archive.records import ocfl_id_for
 from archive.storage import Store
 from archive.verify import Finding, check_head, ocfl_of, verify_object
 from config import Settings
-from flows._runtime import open_store, trusted_certificates
+from archive.evidence import evidence_path, verify_evidence
+from archive.package import CASE_JSON, CaseRecord
+from archive.signing import SIGNATURE_NAME, SIGNED_FILE
+from archive.trusted_time import check_signature_timestamp, describe_time
+from flows._runtime import open_store, trusted_certificates, tsa_roots
 from flows.recorded_heads import recorded_heads
+from ingest.station_signature import NOT_AUTHENTICATED
 from schemas.errors import NotFound, VerificationFailed
 
 
@@ -39,7 +45,31 @@ def verify_aip(settings: Settings, aip_id: str) -> dict:
         store, ocfl_id_for(aip_id), trusted_certificates(settings))
     problems = [{"kind": f.kind, "path": f.path, "expected": f.expected, "actual": f.actual}
                 for f in findings]
-    return {"aip_id": aip_id, "valid": not problems, "problems": problems}
+    return {"aip_id": aip_id, "valid": not problems, "problems": problems,
+            "signature_time": _signature_time(settings, aip_id)}
+
+
+def verify_version_evidence(settings: Settings, aip_id: str, version: int, at: datetime | None = None) -> dict:
+    """Does the head's evidence record prove ``version`` (its tagmanifest and signature), checked at ``at``?"""
+    _aip(settings, aip_id)
+    store, ocfl_id = open_store(settings), ocfl_id_for(aip_id)
+    head = store.files(ocfl_id)
+    signature = store.path(ocfl_id, SIGNATURE_NAME, version).read_bytes()
+    record = head.get(evidence_path(version))
+    if record is None:
+        stamp = check_signature_timestamp(signature, tsa_roots(settings), at)
+        return {"aip_id": aip_id, "version": version, "valid": bool(stamp and stamp.valid),
+                "detail": describe_time(stamp) + " (no evidence record yet)"}
+    data = [store.path(ocfl_id, name, version).read_bytes() for name in (SIGNED_FILE, SIGNATURE_NAME)]
+    check = verify_evidence(data, record.path.read_bytes(), signature, tsa_roots(settings), at)
+    return {"aip_id": aip_id, "version": version, "valid": check.valid, "detail": check.detail,
+            "first_timestamp": check.first.isoformat() if check.first else None}
+
+
+def _signature_time(settings: Settings, aip_id: str) -> str:
+    """The head version's trusted time ("trusted time … from <TSA>") or "no trusted time"."""
+    path = open_store(settings).path(ocfl_id_for(aip_id), SIGNATURE_NAME)
+    return describe_time(check_signature_timestamp(path.read_bytes(), tsa_roots(settings)))
 
 
 def export_aip(settings: Settings, aip_id: str, out_dir: Path) -> Path:
@@ -80,7 +110,8 @@ def show_aip(settings: Settings, aip_id: str) -> dict:
                                          "confidence": p.confidence, "flags": p.flags}
                                         for p in pages]})
     return {"aip_id": aip_id, "case_number": aip.case_number, "version": aip.head_version,
-            **_storage_head(settings, aip_id), "documents": documents}
+            **_storage_head(settings, aip_id), "submissions": _submissions(settings, aip_id),
+            "documents": documents}
 
 
 def _storage_head(settings: Settings, aip_id: str) -> dict:
@@ -90,3 +121,12 @@ def _storage_head(settings: Settings, aip_id: str) -> dict:
     return {"storage_version": ocfl_of(store).head(ocfl_id_for(aip_id)),
             "head_problems": [{"code": f.code, "kind": f.kind, "path": f.path, "expected": f.expected,
                                "actual": f.actual, "reason": f.reason} for f in findings]}
+
+
+def _submissions(settings: Settings, aip_id: str) -> list[dict]:
+    """Each batch of the head version and who vouches for it (the station's signature, or nobody)."""
+    store = open_store(settings)
+    record = CaseRecord.model_validate_json(store.path(ocfl_id_for(aip_id), CASE_JSON).read_bytes())
+    return [{"batch_id": s.batch_id, "station_id": s.station_id,
+             "source": s.source or NOT_AUTHENTICATED, "signature": s.signature.path if s.signature else None}
+            for s in record.submissions]

@@ -5,9 +5,12 @@
     when an ingest of the case committed meanwhile) -> verify -> record version, status
     archived, events
 
-A failed GD check stops before the new version: the report is written under
-``home/check4/`` and ``VerificationFailed`` (E443) is raised; the 档号 stays assigned to the
-case (it is never reused). Archiving an archived case returns what it has.
+A GD check that does not pass stops before the new version: the report is written under
+``home/check4/`` and ``VerificationFailed`` (E443) is raised naming the failed items and the manual
+items nobody has signed off; the 档号 stays assigned to the case (it is never reused). The
+archivist may accept named failed items with a reason (``accepted``): the report keeps them as
+failed, and the acceptance is an event in the log and in the version's PREMIS. Archiving an
+archived case returns what it has. ``archivist`` is a principal id of a person in the catalog.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from archive.bag import payload_digest
 from archive.catalog import session
 from archive.catalog.models import Case
 from archive.catalog.record import record_archiving_version, record_event
-from archive.check4 import Check4Report, report_json, run_check4
+from archive.check4 import Check4Report, manual_codes, report_json, run_check4
+from archive.check4_signoff import signoffs_for
+from archive.permissions import require_person
 from archive.package import CASE_JSON, CaseRecord
 from archive.records import ocfl_id_for
 from archive.signing import Signer, sign_bag
@@ -64,17 +69,27 @@ def archival_rule(settings: Settings) -> ArchivalCodeRule:
 
 
 def check4_for(settings: Settings, aip_id: str, stage: str, premis_xsd: Path | None = None) -> Check4Report:
-    """The 四性检测 of a stored AIP with everything the archive knows (catalog, certificates, log)."""
+    """The 四性检测 (GD or BC) of a stored AIP with everything the archive knows (catalog, certificates,
+    log, the sign-offs of its manual items for the head version)."""
     _, replica = open_ocfl_roots(settings)
     store = open_store(settings)
+    head = store.head(ocfl_id_for(aip_id))
+    with session(settings.catalog_url) as s:
+        signoffs = signoffs_for(s, f"v{head}", manual_codes(stage))  # type: ignore[arg-type]
     return run_check4(store, aip_id, stage, trusted=trusted_certificates(settings), rule=archival_rule(settings),  # type: ignore[arg-type]
                       catalog_url=settings.catalog_url, premis_xsd=premis_xsd, replica=replica,
-                      log_dir=settings.home / "log", jobs=settings.ocr_jobs)
+                      log_dir=settings.log_dir, jobs=settings.ocr_jobs, signoffs=signoffs)
+
+
+def unaccepted(report: Check4Report, accepted: tuple[str, ...]) -> list[str]:
+    """What stops 归档: failed items not accepted, and manual items still open."""
+    return [c for c in report.failed if c not in accepted] + report.open
 
 
 def keep_report(settings: Settings, report: Check4Report) -> Path:
-    """``home/check4/<aip_id>/<stage>-<time>.json`` (the run's own copy, outside the AIP)."""
-    folder = settings.home / "check4" / report.aip_id
+    """``home/check4/<aip_id>/<stage>-<time>.json`` (the run's own copy, outside the AIP); a YJ report
+    goes under ``home/check4/transfer-<package folder name>/``."""
+    folder = settings.home / "check4" / (report.aip_id or f"transfer-{Path(report.package or '').name}")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{report.stage}-{report.checked_at:%Y%m%dT%H%M%S%fZ}.json"
     tmp = target.with_name(target.name + ".tmp")
@@ -103,6 +118,12 @@ def _already_archived(settings: Settings, case: Case) -> ArchiveOutcome | None:
     return ArchiveOutcome(case_number=case.case_number, aip_id=case.aip_id or "",
                           archival_code=record.archival_code or "", version=store.head(ocfl_id) or 0,
                           check4={}, report=CHECK4_GD, created=False)
+
+
+def archivist_agent_of(settings: Settings, principal_id: str, target: str) -> str:
+    """``principal_id (name)`` of a person in the catalog (E701 otherwise): the agent PREMIS names."""
+    with session(settings.catalog_url) as s:
+        return require_person(s, principal_id, "operation.run", target)
 
 
 @task(cache_policy=NO_CACHE)
@@ -138,8 +159,7 @@ def _commit_on_head(store: Store, ocfl_id: str, work: Path, signer: Signer, code
         base = store.head(ocfl_id)
         bag = _archiving_bag(store, ocfl_id, base, work / f"attempt-{attempt}", signer, code, report, archivist)
         try:
-            return store.commit(ocfl_id, bag, message=f"archive {code}", expected_head=base,
-                                agent=signer.certificate().subject.rfc4514_string()), bag
+            return store.commit(ocfl_id, bag, message=f"archive {code}", expected_head=base, agent=archivist), bag
         except StaleHead:
             if attempt == COMMIT_ATTEMPTS:
                 raise
@@ -173,18 +193,33 @@ def _record(settings: Settings, aip_id: str, version: int, bag: Path, cert: str,
         s.commit()
 
 
+def _record_acceptance(settings: Settings, aip_id: str, report: Check4Report, accepted: tuple[str, ...],
+                       archivist: str, reason: str) -> None:
+    taken = [c for c in report.failed if c in accepted]
+    if not taken:
+        return
+    with session(settings.catalog_url) as s:
+        record_event(s, "check4 acceptance", agent=archivist, aip_id=aip_id, outcome="warning",
+                     object_path=f"check4:GD@v{report.version}", detail=f"accepted failed {', '.join(taken)}: {reason}")
+        s.commit()
+
+
 @flow(name="archive-case")
-def archive_case(settings: Settings, case_number: str, archivist: str = "archivist") -> ArchiveOutcome:
+def archive_case(settings: Settings, case_number: str, archivist: str, *, accepted: tuple[str, ...] = (),
+                 reason: str = "") -> ArchiveOutcome:
     bind_journals(settings)
     case = _case(settings, case_number)
     done = _already_archived(settings, case)
     if done is not None:
         return done
-    code = assign_code(settings, case_number, archivist)
+    agent = archivist_agent_of(settings, archivist, case_number)
+    code = assign_code(settings, case_number, agent)
     report = check4_for(settings, case.aip_id or "", "GD")
     keep_report(settings, report)
-    if not report.ok:
-        raise VerificationFailed("E443", case_number, found=", ".join(report.failed))
-    version = commit_archiving_version(settings, case.aip_id or "", code, report, archivist)
+    blocking = unaccepted(report, accepted)
+    if blocking or (accepted and not reason):
+        raise VerificationFailed("E443", case_number, found=", ".join(blocking) or "acceptance without a reason")
+    _record_acceptance(settings, case.aip_id or "", report, accepted, agent, reason)
+    version = commit_archiving_version(settings, case.aip_id or "", code, report, agent)
     return ArchiveOutcome(case_number=case_number, aip_id=case.aip_id or "", archival_code=code,
                           version=version, check4=report.summary(), report=CHECK4_GD, created=True)

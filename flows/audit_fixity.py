@@ -1,7 +1,12 @@
 """Audit the storage root: recompute digests, check inventories and signatures, repair
 from the replica where one is configured, and record every finding and repair.
 
-    audit_store -> write JSON + HTML report -> record run, findings, PREMIS events
+    audit_store -> accounting (catalog AIPs vs objects, tombstones) -> write JSON + HTML report
+    -> record run, findings, PREMIS events
+
+A disposed object (销毁) is gone on purpose: its signed tombstone in the storage root says so,
+and the audit checks that signature instead of the object (whose recorded head it no longer
+expects in storage).
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ from archive.catalog import session
 from archive.catalog.integrity import check_catalog
 from archive.catalog.models import Aip, AuditFinding, AuditRun, utcnow
 from archive.catalog.record import record_event
+from archive.records import ocfl_id_for
+from archive.tombstone import tombstoned_ids, verify_tombstone
+from archive.verify import Finding
 from archive.storage import OcflStore
 from config import Settings
 from flows._runtime import bind_journals, open_ocfl_roots, trusted_certificates
+from flows.progress import report as progress
 from flows.recorded_heads import recorded_heads
 
 
@@ -67,10 +76,24 @@ def run_audit(settings: Settings, mode: str, sample_percent: float, budget_files
               budget_bytes: int | None = None):
     store, replica = open_ocfl_roots(settings)
     percent = budget_percent(store, budget_files, budget_bytes) if mode == "sample" else None
-    return audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
-                       replica=replica, trusted=trusted_certificates(settings),
-                       jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
-                       recorded=recorded_heads(settings))
+    gone = tombstoned_ids(settings.storage_root)
+    trusted = trusted_certificates(settings)
+    recorded = {oid: head for oid, head in recorded_heads(settings).items() if _aip_id(oid) not in gone}
+    report = audit_store(store, mode=mode, sample_percent=min(percent or sample_percent, 100.0),
+                         replica=replica, trusted=trusted,
+                         jobs=settings.ocr_jobs, last_checked=last_checked(settings) if mode == "sample" else None,
+                         recorded=recorded,
+                         on_object=lambda done, total: progress("audit", done, total, "AIPs"))
+    found = tombstone_findings(settings, gone, trusted)
+    report.findings += found
+    report.remaining += found
+    return report
+
+
+def tombstone_findings(settings: Settings, gone: set[str], trusted) -> list[Finding]:
+    """A disposed AIP is gone on purpose only if its tombstone's signature verifies."""
+    return [Finding(object_id=ocfl_id_for(aip_id), path=p.path, kind="signature", reason=p.message)
+            for aip_id in sorted(gone) for p in verify_tombstone(settings.storage_root, aip_id, trusted)]
 
 
 def add_catalog_findings(report: AuditReport, findings: list) -> AuditReport:

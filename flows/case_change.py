@@ -112,7 +112,7 @@ def _commit_on_head(store: Store, ocfl_id: str, work: Path, signer: Signer, chan
         bag = _amended_bag(store, ocfl_id, base, work / f"attempt-{attempt}", signer, change, archivist)
         try:
             return store.commit(ocfl_id, bag, message=f"change {change.kind} ({change.change_id})",
-                                expected_head=base, agent=signer.certificate().subject.rfc4514_string()), bag
+                                expected_head=base, agent=archivist), bag  # the OCFL user is the person
         except StaleHead:
             if attempt == COMMIT_ATTEMPTS:
                 raise

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import shutil
 
-from archive.signing import ensure_dev_keys
+from archive.pki import ensure_dev_pki
 from config import Settings
 from dissemination.access import Requester
 from dissemination.search.base import SearchQuery
 from dissemination.search.registry import open_index
 from dissemination.search_access import access_for
+from flows._runtime import pki_paths
 from flows.disseminate import ReadingRequest, disseminate
 from flows.ingest_batch import ingest_batch
 from ingest.sample import SAMPLE_READER, write_sample_batch
 
 
 def run_demo(settings: Settings) -> dict:
-    ensure_dev_keys(settings.signing_key, settings.signing_cert,
-                    common_name="Juanzong development archive",
-                    algorithm=settings.signature_algorithm)
+    ensure_dev_pki(pki_paths(settings), algorithm=settings.signature_algorithm)
     sample_root = settings.home / "sample"
     shutil.rmtree(sample_root, ignore_errors=True)
     batch = write_sample_batch(sample_root, seed=1)

@@ -1,7 +1,8 @@
 """Answer a reading request: decide who may read what, then issue a watermarked, sealed DIP
 of the case's disclosable 正卷 documents only.
 
-    decide (access policy) -> record the decision -> select documents -> build_dip -> publish
+    decide (access policy) -> record the decision -> select documents -> build_dip
+    -> validate_copies (veraPDF, one JVM) -> publish
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Literal
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from archive.catalog import session
 from archive.catalog.models import (
@@ -30,13 +31,17 @@ from archive.catalog.record import record_event
 from archive.records import ocfl_id_for
 from config import Settings
 from dissemination.access import CaseFacts, Decision, Requester, decide
-from dissemination.dip import DipDocument, SealConfig, build_dip
+from dissemination.dip import TOC_NAME, DipDocument, DipRecord, SealConfig, build_dip, copy_name
+from archive.pki import ensure_dev_pki
+from archive.trusted_time import warn_no_tsa
 from dissemination.keyed_id import requester_digest, requester_secret
-from dissemination.seal import ensure_dissemination_keys
+from dissemination.seal import LtaContext
 from dissemination.trace import trace_id_for
 from dissemination.watermark import WatermarkSpec, mask_id
-from flows._runtime import bind_journals, open_store
+from flows._runtime import bind_journals, chain_path, open_store, pki_paths
 from flows._work import work_folder
+from ingest._exec import verapdf
+from ingest.conformance import FLAVOUR
 from schemas.errors import InputRejected, NotFound
 
 
@@ -103,8 +108,22 @@ def disclosable_documents(settings: Settings, case_number: str) -> list[DipDocum
         source = pdfa if pdfa in files else "data/original/" + d.source_path
         selected.append(DipDocument(document_id=d.document_id, title=d.title, seq=d.seq,
                                     volume=d.volume, disclosable=d.disclosable,
-                                    source_pdf=store.path(ocfl_id, source)))
+                                    source_pdf=store.path(ocfl_id, source), is_pdfa=source == pdfa))
     return selected
+
+
+def seal_config(settings: Settings) -> SealConfig:
+    """The seal's key pair and, with a TSA, what B-LTA needs (roots, CRL, chain: files only)."""
+    chain = chain_path(settings, None, settings.dissemination_cert)  # type: ignore[arg-type]
+    lta = None
+    if settings.tsa_url:
+        roots = tuple(p for p in (settings.root_cert, settings.tsa_root_cert) if p is not None)
+        lta = LtaContext(tsa_url=settings.tsa_url, roots=roots, crls=(settings.crl,) if settings.crl else (),
+                         chain=(chain,) if chain else ())
+    else:
+        warn_no_tsa()
+    return SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert,  # type: ignore[arg-type]
+                      chain=chain, lta=lta)
 
 
 @task(cache_policy=NO_CACHE)
@@ -114,9 +133,9 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
     spec = WatermarkSpec(reader_name=r.name, reader_id_masked=mask_id(r.id_number),
                          case_number=request.case_number, request_id=request_id,
                          issued_at=issued_at, trace_id=trace_id_for(request_id, issued_at))
-    ensure_dissemination_keys(settings.dissemination_key, settings.dissemination_cert,
-                              common_name="Juanzong dissemination seal")
-    seal = SealConfig(key_path=settings.dissemination_key, cert_path=settings.dissemination_cert)
+    if not (settings.dissemination_key.exists() and settings.dissemination_cert.exists()):  # type: ignore[union-attr]
+        ensure_dev_pki(pki_paths(settings), algorithm=settings.signature_algorithm)
+    seal = seal_config(settings)
     documents = disclosable_documents(settings, request.case_number)
     record = {"request_id": request_id, "case_number": request.case_number,
               "reader": r.name, "reader_id": mask_id(r.id_number), "role": r.role,
@@ -124,10 +143,13 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
     with work_folder(settings.work_root, request_id) as work:
         dip = build_dip(documents, spec, work, request_record=record, seal=seal,
                         templates=settings.copy_template_root)
+        verdicts = validate_copies(dip, documents)
         published = _publish(dip.files + (dip.zip_path,), request.out_dir / request_id,
                              settings.dip_root / request_id)
     out = request.out_dir / request_id
     with session(settings.catalog_url) as s:
+        for name, verdict in verdicts.items():
+            record_copy_validation(s, request_id, name, verdict)
         for document_id, copy in dip.copies:  # by name: the table of contents comes first in files
             s.add(IssuedCopy(request_id=request_id, document_id=document_id, path=str(out / copy.name),
                              sha256=_sha256(out / copy.name), trace_id=spec.trace_id))
@@ -135,6 +157,26 @@ def issue(request: ReadingRequest, request_id: str, settings: Settings) -> list[
                      f"{len(documents)} documents issued to {r.role} {r.name}")
         s.commit()
     return [str(p) for p in published]
+
+
+def validate_copies(dip: DipRecord, documents: list[DipDocument]) -> dict[str, verapdf.Verdict]:
+    """veraPDF on the table of contents and every copy of a PDF/A document, one JVM per DIP
+    (copies of an original that has no PDF/A are not PDF/A and are not judged as such)."""
+    pdfa_copies = {copy_name(d) for d in documents if d.is_pdfa}
+    pdfs = [p for p in dip.files if p.name == TOC_NAME or p.name in pdfa_copies]
+    verdicts = verapdf.validate(pdfs, flavour=FLAVOUR)
+    return {p.name: verdicts[p.absolute()] for p in pdfs}
+
+
+def record_copy_validation(s: Session, request_id: str, name: str, verdict: verapdf.Verdict) -> None:
+    """A catalog (and audit log) ``validation`` event per reading copy: validator and version,
+    pass/fail, the profile and the failed rules. A failing copy is still issued (the reader's
+    text is the same), but the archivist sees it."""
+    failed = "; ".join(f"{r.specification} {r.rule_id}: {r.description}" for r in verdict.failed_rules)
+    record_event(s, "validation", agent=f"{verapdf.NAME} {verapdf.version()}",
+                 outcome="pass" if verdict.compliant else "fail", object_path=f"{request_id}/{name}",
+                 detail=f"{request_id}/{name}: reading copy as PDF/A-{FLAVOUR}; profile {verdict.profile or 'none'}"
+                        + (f"; failed: {failed or verdict.error}" if not verdict.compliant else ""))
 
 
 def _publish(files: tuple[Path, ...], out: Path, kept: Path) -> list[Path]:

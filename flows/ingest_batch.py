@@ -1,10 +1,18 @@
 """Ingest one station batch (SIP) into the archive.
 
-    check_batch -> ocr_documents -> for each case: build_aip -> sign_bag -> commit (OCFL)
+    scan_batch (ClamAV, before anything else reads a file) -> check_batch -> check_station (the
+    station's signature over its manifest) -> ocr_documents -> validate_derivatives (veraPDF, one
+    JVM) -> for each case: build_aip -> sign_bag (CAdES-T with a TSA) -> commit (OCFL)
     -> verify_object -> record in catalog -> index pages
 
 Nothing in the batch folder is moved or edited. A rerun of the same batch finds each case's
 payload already stored (same payload digest) and creates no new version.
+
+Called in-process with the settings, or run by the ``ingest-batch`` deployment on a worker
+with only ``batch_dir`` (a plain path string): the flow then reads the settings at this edge
+and keeps its outcome for the submitter (``flows.remote_runs``). A batch whose OCR failed for
+any document ends Completed under the name "Needs review" with a message saying how many
+documents failed (E924), never plain Completed.
 """
 
 from __future__ import annotations
@@ -14,8 +22,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from cryptography import x509
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 from pydantic import BaseModel
 
 from archive.catalog import session
@@ -28,6 +38,7 @@ from archive.catalog.record import (
     queue_for_indexing,
     record_aip_version,
     record_event,
+    station_certificates,
     upsert_case,
 )
 from archive.bag import payload_digest
@@ -38,6 +49,7 @@ from archive.signing import SIGNATURE_NAME, sign_bag, signature_info
 from archive.storage import StaleHead, Store
 from archive.verify import verify_object
 from config import Settings
+from config.settings import load_settings
 from flows._runtime import (
     bind_journals,
     fingerprint,
@@ -47,12 +59,18 @@ from flows._runtime import (
     trusted_certificates,
 )
 from flows._work import work_folder
+from flows.engine_env import OCR_TAG
 from flows.indexing import index_queued
+from flows.progress import report
+from ingest.conformance import conformance_problems, validate_derivatives
+from ingest.manifest import MANIFEST_NAME, MANIFEST_SIGNATURE_NAME
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
 from ingest.records import CheckedBatch, OcrResult
+from ingest.station_signature import SourceCheck, check_source
 from ingest.validate import ManifestRejected, check_batch
-from schemas.errors import ConfigurationError, Problem, VerificationFailed
+from ingest.virus import ScannerConfig, VirusReport, premis_events, scan_batch, virus_problems
+from schemas.errors import ConfigurationError, Problem, VerificationFailed, describe
 from sqlmodel import select
 
 SOFTWARE = "juanzong"
@@ -82,6 +100,11 @@ def preflight(settings: Settings) -> None:
 
 
 @task(cache_policy=NO_CACHE)
+def virus_check(batch_dir: Path, settings: Settings) -> VirusReport:
+    return scan_batch(batch_dir, ScannerConfig.from_settings(settings))
+
+
+@task(cache_policy=NO_CACHE)
 def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
     with session(settings.catalog_url) as s:
         return check_batch(batch_dir, min_dpi=settings.min_dpi,
@@ -89,9 +112,25 @@ def check(batch_dir: Path, settings: Settings) -> CheckedBatch:
 
 
 @task(cache_policy=NO_CACHE)
+def check_station(checked: CheckedBatch, settings: Settings) -> SourceCheck:
+    """The station's signature over its manifest, against the certificates registered for it."""
+    station = checked.manifest.station_id
+    with session(settings.catalog_url) as s:
+        registered = [x509.load_pem_x509_certificate(p.encode()) for p in station_certificates(s, station)]
+    return check_source(checked.batch_dir, station, registered)
+
+
+@task(cache_policy=NO_CACHE, tags=[OCR_TAG])
 def ocr(checked: CheckedBatch, work: Path, settings: Settings) -> list[OcrResult]:
     files = [(path, checked.batch_dir / path) for path in checked.accepted]
-    return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings))
+    return ocr_documents(files, work / "ocr", OcrOptions.from_settings(settings),
+                         on_page=lambda done, total: report("OCR", done, total, "pages"))
+
+
+@task(cache_policy=NO_CACHE)
+def validate_pdfa(results: list[OcrResult]) -> list[OcrResult]:
+    """veraPDF's verdict on every PDF/A the OCR made, the whole batch in one JVM."""
+    return validate_derivatives(results)
 
 
 @task(cache_policy=NO_CACHE)
@@ -100,22 +139,21 @@ def package(sub: CaseSubmission, work: Path, store: Store, base_version: int | N
     ocfl_id = ocfl_id_for(sub.aip_id)
     base = (store.checkout(ocfl_id, work / "base" / sub.aip_id, version=base_version)
             if base_version else None)
-    return build_aip(sub, work / "aip", base_bag=base, software=SOFTWARE,
-                     agent=sub.manifest.operator.name)
+    return build_aip(sub, work / "aip", base_bag=base, software=SOFTWARE)
 
 
 @task(cache_policy=NO_CACHE)
 def store_version(built: BuiltAip, settings: Settings, store: Store,
-                  base_version: int | None) -> int:
+                  base_version: int | None, user: str) -> int:
     """Sign, commit as a new OCFL version and verify it before the catalog hears of it.
     The commit is refused (StaleHead) if another ingest moved the head meanwhile. No task
-    retries: a blind retry after a commit would add a second version; a rerun resumes instead."""
+    retries: a blind retry after a commit would add a second version; a rerun resumes instead.
+    The OCFL version's user is ``user``, the person who submitted the batch."""
     signer = open_signer(settings)
     sign_bag(built.bag_dir, signer)
     ocfl_id = ocfl_id_for(built.aip_id)
     version = store.commit(ocfl_id, built.bag_dir, message=f"ingest {built.case_number}",
-                           agent=signer.certificate().subject.rfc4514_string(),
-                           expected_head=base_version)
+                           agent=user, expected_head=base_version)
     findings = verify_object(store, ocfl_id, trusted_certificates(settings))
     if findings:
         first = findings[0]
@@ -191,24 +229,31 @@ def _problems_from_ocr(results: list[OcrResult]) -> list[Problem]:
     return problems
 
 
-def _submissions(checked: CheckedBatch, results: list[OcrResult]) -> list[CaseSubmission]:
+def _submissions(checked: CheckedBatch, results: list[OcrResult], source: SourceCheck,
+                 scanned: VirusReport) -> list[CaseSubmission]:
     by_path = {r.source_path: r for r in results}
     manifest = checked.manifest
+    signature = checked.batch_dir / MANIFEST_SIGNATURE_NAME
+    signed = signature.read_bytes() if source.authenticated else None
     subs = []
     for case in manifest.cases:
         docs = tuple(SubmittedDocument(entry=f, ocr=by_path[f.path])
                      for f in manifest.files_of(case.case_number) if f.path in by_path)
         if docs:
             subs.append(CaseSubmission(manifest=manifest, case=case, documents=docs,
-                                       events=tuple(_validation_events(checked, docs))))
+                                       events=tuple(_validation_events(checked, docs, scanned)),
+                                       manifest_signature=signed, source=source.describe()))
     return subs
 
 
-def _validation_events(checked: CheckedBatch, docs) -> list[dict]:
+def _validation_events(checked: CheckedBatch, docs, scanned: VirusReport) -> list[dict]:
+    """Fixity against the manifest and the virus check of each document and of the manifest."""
     when = checked.manifest.scan_finished.isoformat()
-    return [{"event_type": "fixity check", "event_time": when, "agent": SOFTWARE,
-             "outcome": "success", "object_path": d.entry.path,
-             "detail": f"SHA-256 {d.entry.sha256} matches the station manifest"} for d in docs]
+    virus = premis_events(scanned)
+    fixity = [{"event_type": "fixity check", "event_time": when, "agent": SOFTWARE,
+               "outcome": "success", "object_path": d.entry.path,
+               "detail": f"SHA-256 {d.entry.sha256} matches the station manifest"} for d in docs]
+    return fixity + [virus[p] for p in (*(d.entry.path for d in docs), MANIFEST_NAME) if p in virus]
 
 
 def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
@@ -221,25 +266,54 @@ def _prior_outcome(batch: Batch, settings: Settings) -> IngestOutcome:
 
 
 @flow(name="ingest-batch", log_prints=False)
-def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
+def ingest_batch(batch_dir: Path, settings: Settings | None = None) -> IngestOutcome:
+    """``settings`` is None when a deployment runs the flow: they are read here, at the edge."""
+    from flows.remote_runs import keep_outcome
+
+    settings = settings or load_settings()
     bind_journals(settings)
+    outcome, documents = _ingest(Path(batch_dir).absolute(), settings)
+    keep_outcome(settings, outcome)
+    return honest_state(outcome, documents)
+
+
+def honest_state(outcome: IngestOutcome, documents: int) -> IngestOutcome | State:
+    """The outcome, or a Completed state named "Needs review" when OCR failed for a document
+    of the ``documents`` read."""
+    failed = {p["path"] for p in outcome.problems if p["code"] == "E300"}
+    if not failed:
+        return outcome
+    message = describe("E924", path=outcome.batch_id, found=len(failed),
+                       expected=max(documents, len(failed)))
+    return Completed(name="Needs review", message=message, data=outcome)
+
+
+def _ingest(batch_dir: Path, settings: Settings) -> tuple[IngestOutcome, int]:
     log = get_run_logger()
-    batch_dir = batch_dir.absolute()
+    report("check", 0, 1, "batch")
     preflight(settings)
+    scanned = virus_check(batch_dir, settings)
+    virus = virus_problems(scanned, required=settings.clamav_required)
+    if any(p.fatal for p in virus):
+        return _reject(batch_dir.name, None, "", virus, batch_dir, settings), 0
     try:
         checked = check(batch_dir, settings)
     except ManifestRejected as exc:
-        return _reject(batch_dir.name, None, "", exc.report.problems, batch_dir, settings)
+        return _reject(batch_dir.name, None, "", exc.report.problems, batch_dir, settings), 0
     manifest = checked.manifest
     with session(settings.catalog_url) as s:
         prior = s.get(Batch, manifest.batch_id)
     if prior is not None and prior.status == "archived":
         if prior.content_digest == checked.content_digest:
             log.info("batch %s was already archived; nothing to do", manifest.batch_id)
-            return _prior_outcome(prior, settings)
+            return _prior_outcome(prior, settings), 0
         conflict = Problem.of("E130", "manifest.json")
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest, [conflict],
-                       batch_dir, settings, keep_prior=True)
+                       batch_dir, settings, keep_prior=True), 0
+    source = check_station(checked, settings)
+    if source.problems:
+        return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
+                       [*source.problems, *checked.report.problems], batch_dir, settings), 0
     store = open_store(settings)
     held = find_held_changes(checked, store)
     for change in held:
@@ -248,20 +322,23 @@ def ingest_batch(batch_dir: Path, settings: Settings) -> IngestOutcome:
     if not checked.report.ok:
         _hold([c for c in held if c.kind == "owner"], settings)
         return _reject(manifest.batch_id, manifest.station_id, checked.content_digest,
-                       checked.report.problems, batch_dir, settings)
+                       checked.report.problems, batch_dir, settings), 0
     records: list[AipRecord] = []
     with work_folder(settings.work_root, manifest.batch_id) as work:
-        results = ocr(checked, work, settings)
-        problems = [*checked.report.problems, *_problems_from_ocr(results)]
-        for sub in _submissions(checked, results):
+        results = validate_pdfa(ocr(checked, work, settings))
+        problems = [*virus, *checked.report.problems, *_problems_from_ocr(results), *conformance_problems(results)]
+        subs = _submissions(checked, results, source, scanned)
+        for done, sub in enumerate(subs):
+            report("archive", done, len(subs), "cases")
             records.append(_archive_case(sub, work, store, manifest.batch_id, settings))
+        report("index", 0, 1, "AIPs")
         problems += index_queued(settings, store)
     public = [p.public() for p in problems]
     _hold(held, settings)
     _save_batch(manifest.batch_id, manifest.station_id, checked.content_digest, "archived",
                 public, batch_dir, settings)
     return IngestOutcome(batch_id=manifest.batch_id, status="archived", aips=records,
-                         problems=public)
+                         problems=public), len(results)
 
 
 def _archive_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
@@ -294,7 +371,8 @@ def commit_case(sub: CaseSubmission, work: Path, store: Store, batch_id: str,
         base_version = store.head(ocfl_id)
         built = package(sub, work / f"attempt-{attempt}", store, base_version)
         try:
-            version = store_version(built, settings, store, base_version)
+            operator = sub.manifest.operator
+            version = store_version(built, settings, store, base_version, f"{operator.id} ({operator.name})")
             break
         except StaleHead:
             if attempt == COMMIT_ATTEMPTS:

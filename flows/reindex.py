@@ -13,6 +13,7 @@ from config import Settings
 from dissemination.search.from_aip import aip_id_of_object, pages_of_object
 from dissemination.search.registry import open_index
 from flows._runtime import bind_journals, open_store
+from flows.progress import report as progress
 
 
 class ReindexOutcome(BaseModel):
@@ -27,7 +28,9 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
     objects, pages, errors = 0, 0, []
     indexed: dict[str, int] = {}
     handle = index.begin_rebuild()
-    for object_id in store.object_ids():
+    ids = list(store.object_ids())
+    for done, object_id in enumerate(ids):
+        progress("reindex", done, len(ids), "AIPs")
         aip_id = aip_id_of_object(object_id)
         head = store.head(object_id) or 0  # the rebuild reads this head or a newer one
         report = index.index_pages(pages_of_object(store, object_id, aip_id), target=handle)
@@ -36,6 +39,7 @@ def _rebuild(settings: Settings, store: Store) -> ReindexOutcome:
         errors += [str(e) for e in report.errors]
         if not report.errors:  # an AIP with refused pages stays queued
             indexed[aip_id] = head
+    progress("reindex", len(ids), len(ids), "AIPs")
     index.finish_rebuild(handle)
     with session(settings.catalog_url) as s:
         for aip_id, version in indexed.items():

@@ -1,7 +1,8 @@
 """Re-OCR documents whose OCR failed at ingest, each case as a new AIP version.
 
     find failed documents (catalog) -> check out the case's head version -> stage the archived
-    originals beside their submission's manifest -> ocr_documents -> build_aip on the head ->
+    originals beside their submission's manifest -> ocr_documents -> validate_derivatives
+    (veraPDF) -> build_aip on the head ->
     sign -> commit (OCFL, refused if the head moved) -> verify -> catalog -> index
 
 An ingest never fails a batch over OCR: the original is archived with ``ocr.status = failed``.
@@ -35,8 +36,10 @@ from archive.storage import Store
 from config import Settings
 from flows._runtime import bind_journals, open_store
 from flows._work import work_folder
+from flows.progress import report as progress
 from flows.indexing import index_queued
 from flows.ingest_batch import SOFTWARE, commit_case, record
+from ingest.conformance import validate_derivatives
 from ingest.manifest import BatchManifest
 from ingest.ocr import ocr_documents
 from ingest.ocr.options import OcrOptions
@@ -100,8 +103,9 @@ def _retry_case(aip_id: str, documents: set[str], work: Path, store: Store, sett
             by_batch[doc.batch_id].append(doc)
     for batch_id, docs in sorted(by_batch.items()):
         staged, manifest = _stage(head, case.submissions, batch_id, docs, work / "staging" / batch_id)
-        results = ocr_documents([(d.entry.path, staged / d.entry.path) for d in docs], work / "ocr" / batch_id,
-                                OcrOptions.from_settings(settings))
+        results = validate_derivatives(ocr_documents(
+            [(d.entry.path, staged / d.entry.path) for d in docs], work / "ocr" / batch_id,
+            OcrOptions.from_settings(settings), on_page=lambda done, total: progress("OCR", done, total, "pages")))
         pairs = list(zip(docs, results, strict=True))
         failures = [(d, r.error or "failed") for d, r in pairs if r.status == "failed"]
         outcome.failed_again.update({d.document_id: error for d, error in failures})

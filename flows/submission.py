@@ -1,5 +1,5 @@
 """How a batch reaches the ingest flow: the one submission callable shared by the station
-API, the hot folder and the CLI's intake commands."""
+API, the hot folder and the CLI's ingest and intake commands."""
 
 from __future__ import annotations
 
@@ -27,16 +27,42 @@ def _prefect_api_ready() -> None:
         if not _PREFECT_READY.is_set():
             with get_client(sync_client=True) as client:
                 client.api_healthcheck()
+            _mark_orphans()
             _PREFECT_READY.set()
 
 
+def _mark_orphans() -> None:
+    """Once per process, as Prefect comes up: runs a killed process left Running become Crashed."""
+    import logging
+
+    from flows.orphan_runs import mark_orphaned_runs
+
+    try:
+        marked = mark_orphaned_runs()
+    except Exception:  # noqa: BLE001 - a courtesy; never stops a submission
+        logging.getLogger("juanzong").warning("could not check for orphaned flow runs", exc_info=True)
+        return
+    if marked:
+        logging.getLogger("juanzong").warning("marked %d orphaned flow runs Crashed", len(marked))
+
+
 def flow_submit(settings: Settings) -> Submit:
-    """The ingest flow as the submission callable; Prefect is imported on first use only."""
+    """The ingest flow as the submission callable; Prefect is imported on first use only.
+    With a server that has the ``ingest-batch`` deployment, the batch becomes a flow run of
+    it on the work pool (``flows.remote_runs``); otherwise it runs in this process."""
 
     def submit(batch_dir: Path):
         from flows.ingest_batch import ingest_batch
+        from flows.remote_runs import is_server_mode, run_remote
+
+        if is_server_mode():
+            return run_remote(settings, batch_dir)
+        from prefect import tags
+
+        from flows.orphan_runs import process_tag
 
         _prefect_api_ready()
-        return ingest_batch(batch_dir, settings)
+        with tags(process_tag()):
+            return ingest_batch(batch_dir, settings)
 
     return submit

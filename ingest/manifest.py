@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_SIGNATURE_NAME = "manifest.json.p7s"  # the station's detached CMS signature over it (ingest.station_signature)
 MAX_MANIFEST_DEPTH = 32  # a station manifest nests five levels; unknown fields get room to spare
 
 Volume = Literal["正卷", "副卷"]
@@ -59,6 +60,7 @@ class CaseMeta(_Model):
     clerk: str
     filing_date: date
     closing_date: date | None = None
+    effective_date: date | None = None  # 生效日期: 保管期限 is counted from the next year
     retention_period: str
     retention_period_legacy: str | None = None
     security_class: str = "公开"

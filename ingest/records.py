@@ -27,6 +27,19 @@ class PageText(_Frozen):
     flags: tuple[str, ...] = ()  # blank | rotated | low_confidence | ocr_failed
 
 
+class PdfaValidation(_Frozen):
+    """An independent validator's verdict on a PDF/A derivative (veraPDF), kept with the OCR
+    record so the PREMIS validation event and the 四性检测 rest on it, not on the XMP claim."""
+
+    validator: str  # "veraPDF"
+    version: str  # "1.28.2"
+    profile: str  # "PDF/A-2B validation profile"
+    compliant: bool
+    failed_rules: tuple[str, ...] = ()  # "ISO 19005-2:2011 6.2.4.3-4: <description>"
+    error: str = ""  # the validator could not read the file at all
+    checked_at: datetime
+
+
 class OcrResult(_Frozen):
     """What OCR made of one submitted file. ``status`` failed still archives the original."""
 
@@ -42,6 +55,7 @@ class OcrResult(_Frozen):
     error: str | None = None
     started_at: datetime
     finished_at: datetime
+    validation: PdfaValidation | None = None  # veraPDF's verdict on ``pdfa``
 
 
 class CheckedBatch(_Frozen):

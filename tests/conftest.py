@@ -47,6 +47,18 @@ def make_corpus(out: Path, *args: str) -> Path:
     return sorted(p for p in out.iterdir() if p.is_dir() and p.name != "ground_truth")[0]
 
 
+def zip_batch(batch: Path) -> bytes:
+    """The batch folder as a station uploads it: a zip with the folder at its root."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(batch.rglob("*")):
+            zf.write(p, p.relative_to(batch.parent).as_posix())
+    return buf.getvalue()
+
+
 def pg_url() -> str:
     """The test PostgreSQL server's URL, or skip."""
     url = os.environ.get("JUANZONG_TEST_PG_URL")
@@ -158,3 +170,34 @@ def cli_factory(prefect_api):
 def copy_home(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, symlinks=True)
     return dst
+
+
+class TestTsa:
+    """A running RFC 3161 TSA (``scripts/tsa.sh``): its URL and the root its certificate chains to."""
+
+    __test__ = False
+
+    def __init__(self, folder: Path, url: str) -> None:
+        self.folder, self.url = folder, url
+        self.root = folder / "tsa-root.pem"
+        self.cert = folder / "tsa.pem"
+
+
+def start_tsa(folder: Path, days: int = 3650, name: str = "Juanzong test TSA") -> TestTsa:
+    """Start OpenSSL's TSA behind scripts/tsa/server.py; the caller stops it with ``stop_tsa``."""
+    env = {**os.environ, "TSA_DAYS": str(days), "TSA_NAME": name}
+    url = subprocess.run([str(REPO / "scripts" / "tsa.sh"), "start", str(folder)], env=env, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return TestTsa(folder, url)
+
+
+def stop_tsa(tsa: TestTsa) -> None:
+    subprocess.run([str(REPO / "scripts" / "tsa.sh"), "stop", str(tsa.folder)], check=True)
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory: pytest.TempPathFactory):
+    """One real TSA for the session."""
+    running = start_tsa(tmp_path_factory.mktemp("tsa"))
+    yield running
+    stop_tsa(running)

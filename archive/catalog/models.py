@@ -40,6 +40,17 @@ class Station(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class StationCertificate(SQLModel, table=True):
+    """A certificate a station signs its manifests with (``juanzong stations add NAME --cert``)."""
+
+    fingerprint: str = Field(primary_key=True, max_length=64)  # SHA-256 of the DER
+    station_id: str = Field(primary_key=True, foreign_key="station.id", index=True, max_length=64)
+    subject: str
+    pem: str
+    not_after: datetime
+    added_at: datetime = Field(default_factory=utcnow)
+
+
 class Batch(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=128)
     station_id: str = Field(index=True, max_length=64)
@@ -79,7 +90,8 @@ class Case(SQLModel, table=True):
     closing_date: date | None = None
     retention_period: str = Field(default="", max_length=16)
     security_class: str = Field(default="公开", max_length=16)
-    status: str = Field(default="in_progress", max_length=32)  # in_progress | closed | archived
+    effective_date: date | None = None  # 生效日期: 保管期限 counts from the next year
+    status: str = Field(default="in_progress", max_length=32)  # in_progress | closed | archived | disposed
     archival_code: str | None = Field(default=None, unique=True, max_length=100)  # 档号
     aip_id: str | None = Field(default=None, max_length=64)
 
@@ -234,6 +246,46 @@ class Notification(SQLModel, table=True):
     status: str = Field(default="pending", index=True, max_length=32)  # pending | sent
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class Appraisal(SQLModel, table=True):
+    """A 鉴定 decision on a case at or near its due date: keep it longer, or dispose of it.
+    It takes effect only when a second person approves it."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    case_number: str = Field(foreign_key="case.case_number", index=True, max_length=100)
+    decision: str = Field(max_length=16)  # keep | dispose
+    keep_years: int | None = None  # keep: years added to the due date
+    reason: str = ""
+    appraised_by: str = Field(max_length=128)
+    appraised_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | approved | executed | superseded
+    approved_by: str | None = Field(default=None, max_length=128)
+    approved_at: datetime | None = None
+
+
+class LegalHold(SQLModel, table=True):
+    """A hold (诉讼保全, 审查, 再审) that blocks disposal until released."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    case_number: str = Field(foreign_key="case.case_number", index=True, max_length=100)
+    reason: str = ""
+    placed_by: str = Field(max_length=128)
+    placed_at: datetime = Field(default_factory=utcnow)
+    released_by: str | None = Field(default=None, max_length=128)
+    released_at: datetime | None = None
+
+
+class Tombstone(SQLModel, table=True):
+    """What remains of a disposed AIP: the signed statement of what went, when, who and why."""
+
+    aip_id: str = Field(primary_key=True, max_length=64)
+    case_number: str = Field(index=True, max_length=100)
+    archival_code: str | None = Field(default=None, max_length=100)
+    appraisal_id: str = Field(max_length=64)
+    disposed_at: datetime = Field(default_factory=utcnow)
+    body: str  # canonical JSON, as signed
+    signature: str  # base64 detached CMS over ``body``
 
 
 class LogHead(SQLModel, table=True):

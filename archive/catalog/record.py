@@ -24,6 +24,7 @@ from archive.catalog.models import (
     IndexQueueItem,
     Page,
     PreservationEvent,
+    StationCertificate,
     utcnow,
 )
 from archive.case_changes import ProposedChange
@@ -78,6 +79,7 @@ def upsert_case(s: Session, meta: CaseMeta) -> Case:
     row.parties = [p.model_dump(exclude_none=True) for p in meta.parties]
     row.judge, row.panel, row.clerk = meta.judge, list(meta.panel), meta.clerk
     row.filing_date, row.closing_date = meta.filing_date, meta.closing_date
+    row.effective_date = meta.effective_date or row.effective_date
     row.retention_period, row.security_class = meta.retention_period, meta.security_class
     if row.status != "archived":
         row.status = "closed" if meta.closing_date else "in_progress"
@@ -95,6 +97,19 @@ def record_certificate(s: Session, fingerprint: str, purpose: str, subject: str,
     """Keep a signing certificate; flows starting at once on a fresh archive all record it."""
     _get_or_insert(s, Certificate(fingerprint=fingerprint, purpose=purpose, subject=subject, pem=pem,
                                   not_before=not_before, not_after=not_after))
+
+
+def register_station_certificate(s: Session, station_id: str, fingerprint: str, subject: str, pem: str,
+                                 not_after: datetime) -> None:
+    """Register a certificate the station signs its manifests with (kept when already known)."""
+    _get_or_insert(s, StationCertificate(fingerprint=fingerprint, station_id=station_id, subject=subject, pem=pem,
+                                         not_after=not_after))
+
+
+def station_certificates(s: Session, station_id: str) -> list[str]:
+    """The PEM of every certificate registered for the station (empty: an unauthenticated station)."""
+    rows = s.exec(select(StationCertificate).where(StationCertificate.station_id == station_id)).all()
+    return [r.pem for r in rows]
 
 
 def queue_for_indexing(s: Session, aip_id: str, version: int) -> None:
@@ -158,6 +173,14 @@ def record_archiving_version(s: Session, aip_id: str, version: int, *, payload_d
     case = s.get_one(Case, aip.case_number)
     case.status = "archived"
     s.add(case)
+
+
+def record_evidence_version(s: Session, aip_id: str, version: int, *, payload_digest: str,
+                            tagmanifest_sha256: str, certificate: str, message: str) -> None:
+    """A version that only adds evidence (archive timestamps); the case's status is unchanged."""
+    _raise_head(s, s.get_one(Aip, aip_id), version)
+    s.add(AipVersion(aip_id=aip_id, version=version, payload_digest=payload_digest,
+                     tagmanifest_sha256=tagmanifest_sha256, certificate_fingerprint=certificate, message=message))
 
 
 def hold_changes(s: Session, changes: list[ProposedChange]) -> None:

@@ -39,7 +39,7 @@ class Store(ABC):
     """Versioned object storage. Runs only in commit steps (writes) and audits (reads).
 
     ``commit`` must be atomic: a version is visible only when complete and verified.
-    Nothing here deletes or rewrites a committed version.
+    Nothing here rewrites a committed version; only ``purge`` (disposal) deletes, a whole object.
     """
 
     @abstractmethod
@@ -70,6 +70,11 @@ class Store(ABC):
     @abstractmethod
     def version_info(self, object_id: str, version: int) -> VersionInfo:
         """Creation time, agent and message of one version."""
+
+    @abstractmethod
+    def purge(self, object_id: str) -> bool:
+        """Remove the object and every version of it: disposal (销毁) after an approved appraisal,
+        and nothing else. Returns whether there was an object. The caller keeps the tombstone."""
 
     def path(self, object_id: str, logical_path: str, version: int | None = None) -> Path:
         """The stored file for ``logical_path``; read it, never write it."""

@@ -395,6 +395,22 @@ class OcflStore(Store):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def purge(self, object_id: str) -> bool:
+        """Remove the whole object (disposal): one rename takes it out of the hierarchy, then the
+        renamed tree is deleted; emptied tuple folders go too. False when there was no object."""
+        obj = self.object_dir(object_id)
+        with self._locked(object_id) as prefix:
+            if not obj.is_dir():
+                return False
+            doomed = self.staging_root / f"{prefix}purge-{uuid.uuid4().hex}"  # a crash leaves it to the next writer
+            os.rename(obj, doomed)
+            shutil.rmtree(doomed)
+            folder = obj.parent
+            while folder != self.root and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+        return True
+
     def recover(self, object_id: str) -> bool:
         """Roll forward a commit interrupted between its version rename and inventory switch."""
         obj = self.object_dir(object_id)

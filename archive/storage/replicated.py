@@ -56,6 +56,11 @@ class ReplicatedStore(Store):
                 raise VerificationFailed("E402", str(other.path if other else logical),
                                          expected=record.sha512, found=found)
 
+    def purge(self, object_id: str) -> bool:
+        """Dispose of the object on both roots (the replica even when the primary has lost it)."""
+        primary = self.primary.purge(object_id)
+        return self.replica.purge(object_id) or primary
+
     def head(self, object_id: str) -> int | None:
         return self.primary.head(object_id)
 

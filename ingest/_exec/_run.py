@@ -55,3 +55,14 @@ def run(
         log.warning("exit %d: %s: %s", proc.returncode, " ".join(argv), proc.stderr[-500:].decode(errors="replace"))
         raise subprocess.CalledProcessError(proc.returncode, argv, proc.stdout, proc.stderr)
     return proc
+
+
+def spawn(args: Sequence[str | Path], *, log_file: Path, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running program (a daemon kept in the foreground), its output to ``log_file``;
+    the caller owns the process and stops it."""
+    argv = [os.fspath(a) for a in args]
+    with log_file.open("ab") as log_handle:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT,
+                                cwd=cwd, start_new_session=True)
+    log.info("started pid %d: %s", proc.pid, " ".join(argv))
+    return proc

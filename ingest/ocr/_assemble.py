@@ -115,6 +115,6 @@ def _turn_pages(pdf: pikepdf.Pdf, pages: Sequence[PageOutcome]) -> None:
 def _set_metadata(pdf: pikepdf.Pdf, title: str) -> None:
     with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
         meta["dc:title"] = title
-        meta["xmp:CreatorTool"] = "Juanzong OCR (Tesseract, OCRmyPDF renderer)"
+        meta["xmp:CreatorTool"] = "Juanzong OCR (OCRmyPDF renderer)"
 
 

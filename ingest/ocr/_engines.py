@@ -1,4 +1,4 @@
-"""The two built-in engines: Tesseract, and null (no text) for born-digital files or OCR off."""
+"""Two built-in engines: Tesseract, and null (no text) for born-digital files or OCR off."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from ingest._exec import tesseract
-from ingest.ocr.engine import OcrEngine, Recognition, register
+from ingest.ocr.engine import OcrEngine, Recognition
 
 _WCONF = re.compile(rb"class=['\"]ocrx_word['\"][^>]*?x_wconf (\d+)")
 _LINE_BBOX = re.compile(rb"class=['\"](?:ocr_line|ocr_caption|ocr_header|ocr_textfloat)['\"][^>]*?bbox (\d+) (\d+) (\d+) (\d+)")
@@ -59,7 +59,3 @@ class NullEngine(OcrEngine):
 
     def detect_orientation(self, image: Path, *, dpi: int, timeout: float) -> int:
         return 0
-
-
-register("tesseract", TesseractEngine)
-register("null", NullEngine)

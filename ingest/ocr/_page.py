@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from ingest.ocr import _images, typography
-from ingest.ocr.engine import OcrEngine, Recognition, get_engine
+from ingest.ocr import _heap, _images, typography
+from ingest.ocr.engine import OcrEngine, Recognition
+from ingest.ocr.registry import get_engine
 from ingest.ocr.options import OcrOptions
 
 ORIENTATION_CHECK_CONFIDENCE = 70.0  # upright text reads above this; sideways or upside down far below
@@ -51,21 +53,20 @@ def ocr_page(task: PageTask) -> PageOutcome:
         reason = f"page {task.page}: OCR timed out after {task.options.timeout_seconds}s"
     except Exception as exc:  # noqa: BLE001  any page failure is recorded, never lost
         reason = f"page {task.page}: {type(exc).__name__}: {exc}"
+    finally:
+        _heap.trim()
     return PageOutcome(doc=task.doc, page=task.page, flags=("ocr_failed",), error=reason)
 
 
 def _ocr_page(task: PageTask) -> PageOutcome:
     options = task.options
     image, dpi = _images.load_page(task.source, task.page - 1)
-    grey = _images.suppress_seal(image) if options.seal_suppression else image.convert("L")
+    grey = prepare_image(image, options)
     del image
-    if _images.is_blank(grey):
+    if grey is None:
         return PageOutcome(doc=task.doc, page=task.page, flags=("blank",), dpi=dpi)
-    if options.clean:
-        grey = _images.whiten_paper(grey)
-    engine = get_engine(options.engine)
-    skew = _images.detect_skew(grey) if options.deskew else 0.0
-    skew = skew if abs(skew) >= _images.SKEW_MIN_DEG else 0.0
+    engine = get_engine(options.engine, options)
+    skew = _measure_skew(grey, options)
     base = task.out_dir / f"page_{task.page:04d}"
     reading = _recognise(engine, _images.straighten(grey, skew) if skew else grey, base, dpi, options)
     rotation = 0
@@ -74,9 +75,24 @@ def _ocr_page(task: PageTask) -> PageOutcome:
     return _outcome(task, reading, rotation, skew, dpi)
 
 
+def prepare_image(image: Image.Image, options: OcrOptions) -> Image.Image | None:
+    """The grey copy every engine reads (seal ink whitened, paper whitened), or None for a
+    blank sheet; straightening follows, once the skew is measured."""
+    grey = _images.suppress_seal(image) if options.seal_suppression else image.convert("L")
+    if _images.is_blank(grey):
+        return None
+    return _images.whiten_paper(grey) if options.clean else grey
+
+
+def _measure_skew(grey: Image.Image, options: OcrOptions) -> float:
+    skew = _images.detect_skew(grey) if options.deskew else 0.0
+    return skew if abs(skew) >= _images.SKEW_MIN_DEG else 0.0
+
+
 def _should_check_orientation(reading: Recognition) -> bool:
     """Upright pages read well and horizontally; only the others pay for OSD."""
-    return reading.sideways or reading.confidence is None or reading.confidence < ORIENTATION_CHECK_CONFIDENCE
+    return (reading.sideways or reading.upside_down or reading.confidence is None
+            or reading.confidence < ORIENTATION_CHECK_CONFIDENCE)
 
 
 def _retry_upright(
@@ -90,11 +106,10 @@ def _retry_upright(
     if rotation == 0:
         return 0, first, skew
     upright = _images.turn_upright(grey, rotation)
-    turned_skew = _images.detect_skew(upright) if options.deskew else 0.0
-    turned_skew = turned_skew if abs(turned_skew) >= _images.SKEW_MIN_DEG else 0.0
+    turned_skew = _measure_skew(upright, options)
     image = _images.straighten(upright, turned_skew) if turned_skew else upright
     second = _recognise(engine, image, base.with_name(base.name + "_r"), dpi, options)
-    if first.sideways or (second.confidence or 0) > (first.confidence or 0):
+    if first.sideways or first.upside_down or (second.confidence or 0) > (first.confidence or 0):
         return rotation, second, turned_skew
     return 0, first, skew
 
@@ -115,7 +130,11 @@ def _outcome(task: PageTask, reading: Recognition, rotation: int, skew: float, d
     flags = []
     if rotation:
         flags.append("rotated")
-    if reading.confidence is not None and reading.confidence < task.options.confidence_threshold:
+    if reading.confidence is None:
+        unsure = task.options.engine != "null"  # ink on the page, yet no word read
+    else:
+        unsure = reading.confidence < task.options.confidence_threshold
+    if unsure:
         flags.append("low_confidence")
     text = reading.text
     if task.options.typography and reading.hocr is not None:

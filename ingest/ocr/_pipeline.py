@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import datetime, timezone
@@ -20,10 +21,11 @@ import pikepdf
 from pydantic import BaseModel, ConfigDict
 
 from ingest._exec import pdftotext
-from ingest.ocr import _images
+from ingest.ocr import _heap, _images
+from ingest.ocr._lifetime import exit_with
 from ingest.ocr._assemble import assemble_pdfa, make_pdfa_without_ocr
 from ingest.ocr._page import PageOutcome, PageTask, ocr_page
-from ingest.ocr.engine import get_engine
+from ingest.ocr.registry import get_engine
 from ingest.ocr.options import OcrOptions
 from ingest.records import OcrResult, PageText
 
@@ -52,10 +54,12 @@ class _Done(BaseModel):
     error: str | None
 
 
-def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: OcrOptions) -> list[OcrResult]:
-    """OCR every file into ``work_dir``; one result per file, in order; never raises per file."""
+def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: OcrOptions,
+                  on_page: Callable[[int, int], None] | None = None) -> list[OcrResult]:
+    """OCR every file into ``work_dir``; one result per file, in order; never raises per file.
+    ``on_page(done, total)`` hears each page read (a progress display; called in this thread)."""
     started = _now()
-    engine = get_engine(options.engine)
+    engine = get_engine(options.engine, options)
     meta = {"engine": engine.name, "engine_version": engine.version(), "languages": options.languages,
             "options": options.as_event_options()}
     results: dict[int, OcrResult] = {}
@@ -67,7 +71,7 @@ def ocr_documents(files: Sequence[tuple[str, Path]], work_dir: Path, options: Oc
         else:
             plans.append(plan_or_result)
     if plans:
-        finished = _run_concurrently(plans, options)
+        finished = _run_concurrently(plans, options, on_page or (lambda done, total: None))
         for plan in plans:
             outcomes, done, finished_at = finished[plan.index]
             results[plan.index] = _result(plan, outcomes, done, started, finished_at, meta)
@@ -102,7 +106,14 @@ def has_text_layer(pdf_path: Path) -> bool:
     return sum(len("".join(t.split())) >= MIN_TEXT_CHARS for t in texts) * 2 >= len(texts)
 
 
-def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dict[int, tuple]:
+def _start_worker(parent_pid: int) -> None:
+    """Pool initializer: end with the flow process; keep the worker's heap from creeping."""
+    exit_with(parent_pid)
+    _heap.fix_mmap_threshold()
+
+
+def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions,
+                      on_page: Callable[[int, int], None]) -> dict[int, tuple]:
     """Pages of all documents share ``options.jobs`` worker processes; each document is
     assembled in a worker as soon as its last page is back."""
     by_index = {p.index: p for p in plans}
@@ -110,8 +121,11 @@ def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dic
                     for p in plans for n in range(1, p.page_count + 1))
     outcomes: dict[int, list[PageOutcome]] = {p.index: [] for p in plans}
     finished: dict[int, tuple] = {}
+    total, read = len(pending), 0
+    on_page(read, total)
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=context,
+                             initializer=_start_worker, initargs=(os.getpid(),)) as pool:
         running: dict[Future, tuple[str, PageTask | DocumentPlan]] = {}
         while pending or running:
             while pending and sum(k == "page" for k, _ in running.values()) < options.jobs * IN_FLIGHT_PER_JOB:
@@ -123,6 +137,8 @@ def _run_concurrently(plans: Sequence[DocumentPlan], options: OcrOptions) -> dic
                 if kind == "page":
                     page = _page_result(future, item)
                     outcomes[page.doc].append(page)
+                    read += 1
+                    on_page(read, total)
                     plan = by_index[page.doc]
                     if len(outcomes[plan.index]) == plan.page_count:
                         ordered = sorted(outcomes[plan.index], key=lambda o: o.page)
@@ -167,6 +183,8 @@ def assemble_document(plan: DocumentPlan, pages: Sequence[PageOutcome]) -> _Done
         return _Done(pdfa=assemble_pdfa(plan.original, pages, plan.out_dir, plan.source_path), error=None)
     except Exception as exc:  # noqa: BLE001
         return _Done(pdfa=None, error=f"{plan.original}: PDF/A not made: {type(exc).__name__}: {exc}")
+    finally:
+        _heap.trim()
 
 
 def _result(plan: DocumentPlan, outcomes: list[PageOutcome], done: _Done, started: datetime,

@@ -1,13 +1,13 @@
-"""The OCR engine interface and its registry (OCRmyPDF ``pluginspec.OcrEngine``).
+"""The OCR engine interface (OCRmyPDF ``pluginspec.OcrEngine``); the registry is ``registry``.
 
 Engines run inside worker processes, one page at a time. The pipeline, not the engine,
-decides parallelism, image preparation and PDF assembly.
+decides parallelism, image preparation and PDF assembly. This module imports no engine, so
+engines can import it without a circle.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +23,7 @@ class Recognition(BaseModel):
     confidence: float | None
     words: int
     sideways: bool = False  # most text lines run vertically: the page was read turned by 90 degrees
+    upside_down: bool = False  # the engine can tell the lines were read turned by 180 degrees
 
 
 class OcrEngine(ABC):
@@ -38,27 +39,10 @@ class OcrEngine(ABC):
     @abstractmethod
     def recognise(self, image: Path, out_base: Path, *, languages: str, dpi: int, timeout: float) -> Recognition:
         """Read one upright grey page image. Runs in a worker process; writes only files
-        named ``out_base.*``; must not start threads or more processes than one engine call,
-        since the pipeline already runs one page per core."""
+        named ``out_base.*``; must not start more threads or processes than its options allow
+        (one each by default), since the pipeline already runs one page per core."""
 
     @abstractmethod
     def detect_orientation(self, image: Path, *, dpi: int, timeout: float) -> int:
         """Clockwise degrees (0, 90, 180, 270) to turn the page upright. Runs in a worker,
         only for pages whose first reading looked wrong; must not modify ``image``."""
-
-
-_REGISTRY: dict[str, Callable[[], OcrEngine]] = {}
-
-
-def register(name: str, factory: Callable[[], OcrEngine]) -> None:
-    """Make an engine selectable by name (``OcrOptions.engine``)."""
-    _REGISTRY[name] = factory
-
-
-def get_engine(name: str) -> OcrEngine:
-    """The engine registered as ``name``; KeyError lists the known names."""
-    from ingest.ocr import _engines  # noqa: F401  registers the built-in engines
-
-    if name not in _REGISTRY:
-        raise KeyError(f"OCR engine {name!r} is not registered; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]()

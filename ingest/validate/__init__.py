@@ -1,7 +1,7 @@
 """Batch validation: every check a station batch (SIP) must pass before OCR and packaging.
 
-    load_manifest (schema) -> check_metadata -> list_batch -> per file: locate, read + SHA-256,
-    fixity, format, pages -> duplicates -> CheckedBatch
+    load_manifest (schema) -> check_metadata -> list_batch -> identify (siegfried, one process)
+    -> per file: locate, read + SHA-256, fixity, format, pages -> duplicates -> CheckedBatch
 
 Cheap checks come first, but nothing is hidden: every finding becomes a ``Problem`` in the
 report, and the caller decides. A manifest that cannot be read raises ``ManifestRejected``
@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest._exec import siegfried
+from ingest._exec.siegfried import Identification
 from ingest.manifest import BatchManifest, FileEntry
 from ingest.records import CheckedBatch
 from ingest.validate.files import (
@@ -66,9 +68,18 @@ def _read_problem(path: str, exc: OSError) -> Problem:
     return Problem.of("E119", path, reason=exc.strerror or str(exc))
 
 
+def identify_listed(batch_dir: Path, manifest: BatchManifest, listing: BatchListing,
+                    ) -> dict[str, Identification]:
+    """PRONOM identification of every listed file that is there, in one siegfried run."""
+    present = [f.path for f in manifest.files if locate_problem(f.path, listing) is None]
+    found = siegfried.identify([batch_dir / p for p in present])
+    return {p: found[(batch_dir / p).absolute()] for p in present if (batch_dir / p).absolute() in found}
+
+
 def examine_file(batch_dir: Path, entry: FileEntry, listing: BatchListing, limits: _Limits,
-                 ) -> _Examined:
-    """Every check of one listed file that does not need the other files."""
+                 identified: Identification | None = None) -> _Examined:
+    """Every check of one listed file that does not need the other files; ``identified`` is
+    siegfried's answer for it (asked here when not given)."""
     unreadable = locate_problem(entry.path, listing)
     if unreadable:
         return _Examined(entry.path, None, 0, [unreadable])
@@ -78,7 +89,8 @@ def examine_file(batch_dir: Path, entry: FileEntry, listing: BatchListing, limit
         return _Examined(entry.path, None, 0, [_read_problem(entry.path, exc)])
     problems = check_fixity(entry, read)
     if read.data:
-        inspection = inspect_file(entry.path, entry.media_type, read.data, limits.max_pixels)
+        identified = identified or siegfried.identify([batch_dir / entry.path])[(batch_dir / entry.path).absolute()]
+        inspection = inspect_file(entry.path, entry.media_type, read.data, limits.max_pixels, identified)
         problems += inspection.problems
         if inspection.pages is not None:
             problems += check_pages(entry, inspection.pages, limits.min_dpi)
@@ -87,8 +99,10 @@ def examine_file(batch_dir: Path, entry: FileEntry, listing: BatchListing, limit
 
 def _examine_all(batch_dir: Path, manifest: BatchManifest, listing: BatchListing,
                  limits: _Limits) -> list[_Examined]:
+    identified = identify_listed(batch_dir, manifest, listing)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return list(pool.map(lambda e: examine_file(batch_dir, e, listing, limits), manifest.files))
+        return list(pool.map(lambda e: examine_file(batch_dir, e, listing, limits, identified.get(e.path)),
+                             manifest.files))
 
 
 def content_digest(manifest_bytes: bytes, examined: list[_Examined]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ingest.manifest import MANIFEST_NAME, FileEntry
+from ingest.manifest import MANIFEST_NAME, MANIFEST_SIGNATURE_NAME, FileEntry
 from schemas.errors import Problem
 
 CHUNK = 1 << 20
@@ -57,6 +57,7 @@ def list_batch(batch_dir: Path) -> BatchListing:
             elif not stat.S_ISDIR(mode):
                 unsafe.add(rel)
     regular.discard(MANIFEST_NAME)
+    regular.discard(MANIFEST_SIGNATURE_NAME)
     return BatchListing(frozenset(regular), frozenset(unsafe))
 
 

@@ -1,8 +1,11 @@
 """Format checks: identify each file by its content, then open it safely.
 
-Content decides, not the name: the first bytes are matched against PDF, TIFF, JPEG and PNG
-signatures and compared with both the manifest's ``media_type`` and the file extension.
-A file whose content disagrees is not inspected further (it must be resent anyway).
+Content decides, not the name: siegfried identifies the file against PRONOM (``fmt/43`` JPEG,
+``fmt/353`` TIFF, ``fmt/17`` PDF 1.3 …) and the format's MIME type is compared with both the
+manifest's ``media_type`` and the file extension. A file whose content disagrees is not
+inspected further (it must be resent anyway). A file PRONOM cannot identify is opened all the
+same, so a damaged PDF or image is reported as damaged (E201/E205, what the station can act
+on); when it opens cleanly, being unidentifiable is itself the finding (E220).
 
 PDFs are opened with pikepdf from the bytes already read. Damaged or truncated PDFs (qpdf had
 to repair them, or ``%%EOF`` is missing), encrypted PDFs and PDFs with active content
@@ -24,12 +27,14 @@ from pathlib import PurePosixPath
 import pikepdf
 from PIL import Image, ImageSequence
 
+from ingest._exec.siegfried import Identification
 from schemas.errors import Problem
 
 PDF, TIFF, JPEG, PNG = "application/pdf", "image/tiff", "image/jpeg", "image/png"
 EXTENSIONS = {".pdf": PDF, ".tif": TIFF, ".tiff": TIFF, ".jpg": JPEG, ".jpeg": JPEG, ".png": PNG}
-SIGNATURES = ((b"\xff\xd8\xff", JPEG), (b"\x89PNG\r\n\x1a\n", PNG), (b"II*\x00", TIFF),
-              (b"MM\x00*", TIFF))
+# Only to tell a damaged file from another format once PRONOM has failed (its PDF signatures
+# need the end marker too, so every truncated PDF is unidentified): never an identification.
+HEADERS = {PDF: (b"%PDF-",), TIFF: (b"II*\x00", b"MM\x00*"), JPEG: (b"\xff\xd8\xff",), PNG: (b"\x89PNG\r\n\x1a\n",)}
 DRAFT_SCALE = 4  # decode page images at 1/4 size for the blank check
 DARK_LEVEL = 128
 ACTIVE_ACTIONS = {"/JavaScript": "JavaScript", "/Launch": "launch action", "/URI": "URI action",
@@ -57,23 +62,47 @@ class Inspection:
     pages: tuple[PageInfo, ...] | None
 
 
-def sniff(data: bytes) -> str | None:
-    """The media type the bytes really are, or None."""
-    for magic, media_type in SIGNATURES:
-        if data.startswith(magic):
-            return media_type
-    return PDF if b"%PDF-" in data[:1024] else None
+def identified_type(identified: Identification) -> str | None:
+    """The media type of the PRONOM format, among those a station may send; None if another."""
+    mimes = {m.strip() for m in identified.mime.split(",")}
+    return next((t for t in (PDF, TIFF, JPEG, PNG) if t in mimes), None)
 
 
-def format_problem(path: str, media_type: str, data: bytes) -> Problem | None:
-    """E200 when the content is not what the manifest and the extension say."""
-    found = sniff(data)
+def describe_format(identified: Identification) -> str:
+    """``JPEG File Interchange Format 1.01 (fmt/43)``: what a person reading a problem needs."""
+    if not identified.is_known:
+        return "unknown content"
+    return f"{identified.name} {identified.version}".strip() + f" ({identified.puid})"
+
+
+def format_problem(path: str, media_type: str, identified: Identification) -> Problem | None:
+    """E200 when PRONOM identifies something else than the manifest and the extension say."""
+    if not identified.is_known:
+        return None
+    found = identified_type(identified)
     by_name = EXTENSIONS.get(PurePosixPath(path).suffix.lower())
     if found != media_type:
-        return Problem.of("E200", path, expected=media_type, found=found or "unknown content")
+        return Problem.of("E200", path, expected=media_type, found=f"{found or 'another format'}, "
+                          f"{describe_format(identified)}")
     if by_name != found:
         return Problem.of("E200", path, expected=by_name or "an unknown extension", found=found)
     return None
+
+
+def has_header(media_type: str, data: bytes) -> bool:
+    """Whether the bytes begin as a file of ``media_type`` does (a PDF header within 1 KiB)."""
+    if media_type == PDF:
+        return b"%PDF-" in data[:1024]
+    return data.startswith(HEADERS.get(media_type, (b"\0invalid",)))
+
+
+def _unidentified(path: str, media_type: str, identified: Identification, inspection: Inspection) -> Inspection:
+    """A file PRONOM does not know but that begins like the claimed format: damaged when the
+    format's reader has findings, unidentified (E220) when it opens cleanly."""
+    if identified.is_known or inspection.problems:
+        return inspection
+    return Inspection((Problem.of("E220", path, expected=media_type, found="siegfried: unknown"),),
+                      inspection.pages)
 
 
 def dark_fraction(image: Image.Image) -> float:
@@ -230,11 +259,13 @@ def inspect_image(path: str, data: bytes, max_pixels: int) -> Inspection:
     return Inspection(tuple(problems), tuple(pages))
 
 
-def inspect_file(path: str, media_type: str, data: bytes, max_pixels: int) -> Inspection:
-    """Format by content first; only a file that is what it claims is opened."""
-    mismatch = format_problem(path, media_type, data)
+def inspect_file(path: str, media_type: str, data: bytes, max_pixels: int,
+                 identified: Identification) -> Inspection:
+    """Format by PRONOM identification first; only a file that is what it claims is opened."""
+    mismatch = format_problem(path, media_type, identified)
+    if not identified.is_known and not has_header(media_type, data):
+        mismatch = Problem.of("E200", path, expected=media_type, found=describe_format(identified))
     if mismatch:
         return Inspection((mismatch,), None)
-    if media_type == PDF:
-        return inspect_pdf(path, data, max_pixels)
-    return inspect_image(path, data, max_pixels)
+    inspect = inspect_pdf if media_type == PDF else inspect_image
+    return _unidentified(path, media_type, identified, inspect(path, data, max_pixels))

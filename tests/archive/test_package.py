@@ -11,15 +11,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import bagit
+import pikepdf
 import pytest
 import xmlschema
 from lxml import etree
+from PIL import Image
 
+from archive import premis
 from archive.bag import hash_file, validate_bag
 from archive.package import build_aip, read_case_record
-from archive.records import BuiltAip, CaseSubmission
+from archive.records import BuiltAip, CaseSubmission, SubmittedDocument
+from ingest._exec import siegfried
+from ingest.conformance import conformance_problems, validate_derivatives
 from schemas.errors import InputRejected, JuanzongError
 from tests.archive.conftest import pkg_make_submission
+from tests.conftest import make_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 METS = "{http://www.loc.gov/METS/}"
@@ -122,6 +128,42 @@ def test_mets_dmd_sections_validate_against_the_case_vocabulary(pkg_full) -> Non
     assert len(case.findall(f"{ns}parties/{ns}party")) == len(submission.case.parties)
 
 
+def test_dmd_sections_name_the_element_set_and_carry_the_table_of_contents(pkg_full) -> None:
+    from archive.check4 import case_schema
+
+    submission, built = pkg_full
+    root = _tree(built.bag_dir, "METS.xml")
+    wraps = list(root.iter(METS + "mdWrap"))
+    assert wraps and {(w.get("MDTYPE"), w.get("OTHERMDTYPE")) for w in wraps} == {("OTHER", "case-metadata-1")}
+    ns = "{https://juanzong.example/ns/case/1}"
+    case = next(root.iter(ns + "case"))
+    assert case_schema().validate(etree.ElementTree(case)), case_schema().error_log
+    entries = case.findall(f"{ns}contents/{ns}entry")
+    assert [(e.get("volume"), int(e.get("seq"))) for e in entries] == [
+        (d.entry.document.volume, d.entry.document.seq) for d in read_case_record(built.bag_dir).documents]
+    assert case.findtext(ns + "documentCount") == str(len(submission.documents))
+    broken = etree.fromstring(etree.tostring(case))
+    broken.find(ns + "retentionPeriod").text = "长期保存"
+    assert not case_schema().validate(etree.ElementTree(broken))
+
+
+def test_premis_is_valid_against_the_shipped_schema_and_names_people(pkg_full) -> None:
+    from archive.check4 import premis_schema
+
+    submission, built = pkg_full
+    root = _tree(built.bag_dir, "premis.xml")
+    assert premis_schema().validate(etree.ElementTree(root)), premis_schema().error_log
+    assert {a.text for a in root.iter(PREMIS + "act")} == {"disseminate"}
+    agents = {a.findtext(f".//{PREMIS}agentIdentifierValue"): a for a in root.findall(PREMIS + "agent")}
+    software = [a for a in agents.values() if a.findtext(PREMIS + "agentType") == "software"]
+    assert software and all(a.findtext(PREMIS + "agentVersion") for a in software)
+    operator = submission.manifest.operator
+    named = [i for i, a in agents.items() if a.findtext(PREMIS + "agentName") in (operator.id, operator.name)]
+    assert named == [f"operator:{operator.id}"]
+    ingestion = next(e for e in _events(root) if e["type"] == "ingestion")
+    assert f"operator:{operator.id}" in ingestion["agents"]
+
+
 def test_mets_logical_struct_map_reads_case_volume_document_page(pkg_full) -> None:
     submission, built = pkg_full
     root = _tree(built.bag_dir, "METS.xml")
@@ -211,6 +253,18 @@ def test_premis_events_agents_and_rights(pkg_full) -> None:
     assert any(d.entry.document.volume == "副卷" for d in submission.documents)
 
 
+def test_a_stations_own_virus_event_is_no_evidence_for_the_archive(pkg_full) -> None:
+    """The station says it ran ClamAV on one file (EXTRA_EVENT): that is its claim, not the archive's
+    scan, so DA/T 70 item 4-2 still finds no evidence for that file."""
+    from archive.check4 import virus_verdict
+
+    submission, built = pkg_full
+    outcome, evidence = virus_verdict(etree.parse(str(built.bag_dir / "data/metadata/premis.xml")),
+                                      read_case_record(built.bag_dir))
+    first = f"data/original/{submission.documents[0].entry.path}"
+    assert outcome == "fail" and any(e.startswith(first) and "no evidence" in e for e in evidence)
+
+
 def test_bagit_python_accepts_the_bag_with_a_detached_signature(pkg_full, tmp_path: Path) -> None:
     _, built = pkg_full
     bagit.Bag(str(built.bag_dir)).validate()
@@ -254,6 +308,9 @@ def test_supplementary_filing_keeps_old_documents_and_adds_new(pkg_batch: Path, 
     assert [e["id"] for e in new_events][:len(old_ids)] == old_ids
     assert [e["type"] for e in new_events].count("ingestion") == 2
     assert bagit.Bag(str(v2.bag_dir)).is_valid()
+    header_v1, header_v2 = (_tree(b.bag_dir, "METS.xml").find(METS + "metsHdr") for b in (v1, v2))
+    assert header_v1.get("LASTMODDATE") is None
+    assert header_v2.get("CREATEDATE") == header_v1.get("CREATEDATE") != header_v2.get("LASTMODDATE")
 
 
 def test_reocr_replaces_the_document_and_appends_its_event(pkg_batch: Path, tmp_path: Path,
@@ -328,20 +385,99 @@ def test_event_times_come_from_the_inputs(pkg_full) -> None:
     assert max(times) < datetime.now(timezone.utc)
 
 
-def test_real_pdfa_is_identified_and_validated(pkg_batch: Path, tmp_path: Path, pkg_premis_schema) -> None:
-    """A PDF/A-2b made by ocrmypdf (no OCR: --tesseract-timeout 0) is recorded as such."""
+def _claiming_pdfa(original: Path, out: Path) -> Path:
+    """A derivative whose XMP claims PDF/A-2b while it is none (no output intent, no XMP
+    schema extension): the claim the old check believed."""
+    with pikepdf.open(original) as pdf:
+        with pdf.open_metadata() as meta:
+            meta["pdfaid:part"] = "2"
+            meta["pdfaid:conformance"] = "B"
+        pdf.save(out)
+    return out
+
+
+def _premis_objects(bag: Path) -> dict[str, etree._Element]:
+    root = _tree(bag, "premis.xml")
+    return {o.findtext(f".//{PREMIS}contentLocationValue"): o for o in root.findall(PREMIS + "object")}
+
+
+@pytest.mark.verapdf
+def test_pronom_keys_and_verapdf_verdicts_in_premis(pkg_batch: Path, tmp_path: Path, pkg_premis_schema) -> None:
+    """A real PDF/A-2b (ocrmypdf, no OCR) passes veraPDF, a derivative that only claims PDF/A
+    fails with its rules (E221); every PREMIS object carries siegfried's own PRONOM answer."""
     submission = pkg_make_submission(pkg_batch, tmp_path / "derived")
-    doc = submission.documents[-1]
+    good, bad = submission.documents[-1], submission.documents[0]
     pdfa = tmp_path / "real-pdfa.pdf"
     subprocess.run([str(Path(sys.executable).parent / "ocrmypdf"), "-q", "--tesseract-timeout", "0",
-                    "--output-type", "pdfa-2", "--optimize", "0", str(doc.ocr.original), str(pdfa)], check=True)
-    real = doc.model_copy(update={"ocr": doc.ocr.model_copy(update={"pdfa": pdfa})})
-    built = build_aip(submission.model_copy(update={"documents": (real,)}), tmp_path / "work")
-    stored = read_case_record(built.bag_dir).documents[0].pdfa
-    assert (stored.format_name, stored.format_version) == ("PDF/A-2", "b")
-    assert read_case_record(built.bag_dir).documents[0].original.format_name == "PDF"
-    events = _events(_tree(built.bag_dir, "premis.xml"))
-    assert [e["outcome"] for e in events if e["type"] == "validation"] == ["pass"]
+                    "--output-type", "pdfa-2", "--optimize", "0", str(good.ocr.original), str(pdfa)], check=True)
+    claimed = _claiming_pdfa(bad.ocr.original, tmp_path / "claimed.pdf")
+    results = validate_derivatives([good.ocr.model_copy(update={"pdfa": pdfa}),
+                                    bad.ocr.model_copy(update={"pdfa": claimed})])
+    (problem,) = conformance_problems(results)
+    assert (problem.code, problem.path, problem.fatal) == ("E221", bad.entry.path, False)
+    assert "ISO 19005-2:2011 6.2.4.3" in problem.message or "ISO 19005-2:2011 6.6.2" in problem.message
+    docs = (good.model_copy(update={"ocr": results[0]}), bad.model_copy(update={"ocr": results[1]}))
+    built = build_aip(submission.model_copy(update={"documents": docs}), tmp_path / "work")
+    record = read_case_record(built.bag_dir)
+    stored = {d.entry.path: d for d in record.documents}
+    assert (stored[good.entry.path].pdfa.format_name, stored[good.entry.path].pdfa.puid) == ("PDF/A-2", "fmt/477")
+    assert stored[good.entry.path].original.format_name == "PDF"
+    events = [e for e in _events(_tree(built.bag_dir, "premis.xml")) if e["type"] == "validation"]
+    assert sorted(e["outcome"] for e in events) == ["fail", "pass"]
+    assert all(a.startswith("software:veraPDF-") for e in events for a in e["agents"])
+    failed = next(e for e in _events(_tree(built.bag_dir, "premis.xml")) if e["outcome"] == "fail")
+    assert failed["objects"] == [premis.object_id(stored[bad.entry.path].pdfa)]
+    detail = _tree(built.bag_dir, "premis.xml").xpath(
+        "//p:event[p:eventOutcomeInformation/p:eventOutcome='fail']//p:eventOutcomeDetailNote/text()",
+        namespaces={"p": PREMIS[1:-1]})[0]
+    assert "PDF/A-2B validation profile" in detail and "6." in detail
+    answers = _sf_answers(built.bag_dir)
+    objects = _premis_objects(built.bag_dir)
+    assert set(objects) == set(answers)
+    for path, element in objects.items():
+        assert element.findtext(f".//{PREMIS}formatRegistryName") == "PRONOM"
+        assert element.findtext(f".//{PREMIS}formatRegistryKey") == answers[path], path
+    assert answers[stored[good.entry.path].pdfa.path] == "fmt/477"
+    pkg_premis_schema.validate(str(built.bag_dir / "data/metadata/premis.xml"))
+
+
+def _sf_answers(bag: Path) -> dict[str, str]:
+    """siegfried's own answer for every payload file PREMIS describes (itself and METS excepted)."""
+    files = sorted(p for p in (bag / "data").rglob("*") if p.is_file() and p.name not in ("premis.xml", "METS.xml"))
+    out = subprocess.run([str(siegfried.program()), "-json", "-nr", *map(str, files)], check=True,
+                         capture_output=True).stdout
+    return {Path(f["filename"]).relative_to(bag).as_posix(): f["matches"][0]["id"] for f in json.loads(out)["files"]}
+
+
+def _as_jpeg_original(doc: SubmittedDocument, where: Path) -> SubmittedDocument:
+    """The document re-scanned as a one-page JPEG (what a station's flatbed sends)."""
+    rel = Path(doc.entry.path).with_suffix(".jpg")
+    jpeg = where / rel
+    jpeg.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(doc.ocr.original) as image:
+        image.convert("L").save(jpeg, "JPEG", quality=80, dpi=(200, 200))
+    entry = doc.entry.model_copy(update={"path": rel.as_posix(), "media_type": "image/jpeg", "page_count": 1,
+                                         "sha256": _sha256(jpeg), "byte_size": jpeg.stat().st_size})
+    ocr = doc.ocr.model_copy(update={"source_path": rel.as_posix(), "original": jpeg, "pdfa": None, "pages": (),
+                                     "status": "failed", "error": "not read in this test"})
+    return SubmittedDocument(entry=entry, ocr=ocr)
+
+
+def test_pronom_keys_for_tiff_and_jpeg_originals(tmp_path: Path, pkg_premis_schema) -> None:
+    """TIFF scans (make_corpus --format tiff) and a JPEG scan: each PREMIS object's PRONOM key is
+    siegfried's own answer, fmt/353 and fmt/43 for the originals."""
+    tiff_batch = make_corpus(tmp_path / "corpus", "--cases", "1", "--seed", "5", "--format", "tiff")
+    submission = pkg_make_submission(tiff_batch, tmp_path / "derived")
+    docs = (*submission.documents[:-1], _as_jpeg_original(submission.documents[-1], tmp_path / "station"))
+    built = build_aip(submission.model_copy(update={"documents": docs}), tmp_path / "work")
+    keys = {path: element.findtext(f".//{PREMIS}formatRegistryKey")
+            for path, element in _premis_objects(built.bag_dir).items()}
+    assert keys == _sf_answers(built.bag_dir)
+    originals = {p.rsplit(".", 1)[-1]: k for p, k in keys.items() if p.startswith("data/original/")}
+    assert originals == {"tif": "fmt/353", "jpg": "fmt/43"}
+    record = read_case_record(built.bag_dir)
+    assert {(d.original.format_name, d.original.puid) for d in record.documents} == {("TIFF", "fmt/353"),
+                                                                                    ("JPEG", "fmt/43")}
     pkg_premis_schema.validate(str(built.bag_dir / "data/metadata/premis.xml"))
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dissemination.dip import DipDocument, DipRecord, SealConfig, build_dip
+from dissemination.dip import TOC_NAME, DipDocument, DipRecord, SealConfig, build_dip, render_toc
 from dissemination.seal import validate_sealed
 from dissemination.watermark import WatermarkSpec
+from ingest._exec import verapdf
 from schemas.errors import InputRejected
 
 
@@ -48,7 +49,7 @@ def test_refuses_undisclosable_main_volume(corpus_documents, spec: WatermarkSpec
 def test_files_in_volume_order_with_toc(sealed_dip: DipRecord, corpus_documents) -> None:
     names = [p.name for p in sealed_dip.files]
     expected = [f"{d.seq:02d}-{d.title}.pdf" for d in sorted(_readable(corpus_documents), key=lambda d: d.seq)]
-    assert names == ["00-卷内目录.pdf", *expected, "manifest.json", "request.json", "README.txt"]
+    assert names == ["00-卷内目录.pdf", *expected, "manifest.json", "manifest.json.p7s", "request.json", "README.txt"]
     with zipfile.ZipFile(sealed_dip.zip_path) as archive:
         assert [Path(n).name for n in archive.namelist()] == names
 
@@ -79,3 +80,15 @@ def test_unsealed_dip_is_reproducible(corpus_documents, spec: WatermarkSpec, tmp
     second = build_dip(docs, spec, tmp_path / "b", request_record={"id": spec.request_id}, seal=None)
     assert first.zip_path.read_bytes() == second.zip_path.read_bytes()
     assert first.manifest_sha256 == second.manifest_sha256
+
+
+@pytest.mark.verapdf
+def test_toc_is_pdfa_2b_plain_and_sealed(sealed_dip: DipRecord, spec: WatermarkSpec, tmp_path: Path) -> None:
+    """veraPDF judges the table of contents as rendered and as issued (watermarked, sealed): one JVM."""
+    plain = render_toc([("01-民事起诉状.pdf", "民事起诉状", 3)], spec, tmp_path / "toc.pdf")
+    issued = next(p for p in sealed_dip.files if p.name == TOC_NAME)
+    verdicts = verapdf.validate([plain, issued], flavour="2b")
+    for pdf in (plain, issued):
+        verdict = verdicts[pdf.absolute()]
+        assert verdict.compliant, (pdf.name, [r.rule_id for r in verdict.failed_rules], verdict.error)
+        assert verdict.profile == "PDF/A-2B validation profile"

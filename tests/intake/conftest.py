@@ -92,3 +92,17 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def ingest() -> ManifestIngest:
     return ManifestIngest()
+
+
+def signing_station(catalog_url: str, name: str, folder: Path) -> tuple[str, Path, Path]:
+    """A station registered with a certificate (the station API takes no other): its API key,
+    key file and certificate file (``ingest.station_signature.sign_manifest`` signs with them)."""
+    from cryptography import x509
+
+    from api.stations import add_station
+    from archive.signing import ensure_dev_keys
+
+    key, cert = folder / f"{name}.key", folder / f"{name}.pem"
+    ensure_dev_keys(key, cert, common_name=f"scanning station {name}")
+    api_key = add_station(catalog_url, name, certificate=x509.load_pem_x509_certificate(cert.read_bytes()))
+    return api_key, key, cert

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings as hsettings  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 
 from config.settings import Settings  # noqa: E402
-from api.stations import add_station, station_router  # noqa: E402
-from tests.intake.conftest import ManifestIngest  # noqa: E402
+from api.stations import station_router  # noqa: E402
+from tests.intake.conftest import ManifestIngest, signing_station  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def station_api(tmp_path_factory):
     settings = Settings(home=tmp_path_factory.mktemp("schemathesis") / "home")
     app = FastAPI()
     app.include_router(station_router(settings, ManifestIngest(), max_upload_bytes=1 << 20))
-    key = add_station(settings.catalog_url, "GZZY-SM09")
+    key = signing_station(settings.catalog_url, "GZZY-SM09", settings.home.parent / "stations")[0]
     return app, key
 
 

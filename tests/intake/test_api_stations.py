@@ -16,18 +16,19 @@ from fastapi.testclient import TestClient
 from archive.catalog import session
 from archive.catalog.models import Principal
 from config.settings import Settings
-from api.stations import add_station, station_router
+from api.stations import station_router
 from ingest.intake import pending_batches
-from tests.intake.conftest import ManifestIngest, make_batch, tree_digests
+from tests.intake.conftest import ManifestIngest, make_batch, signing_station, tree_digests
 
 LIMIT = 8 << 20
 
 
 @pytest.fixture
-def api(settings: Settings, ingest: ManifestIngest):
+def api(settings: Settings, ingest: ManifestIngest, tmp_path: Path):
     app = FastAPI()
     app.include_router(station_router(settings, ingest, max_upload_bytes=LIMIT))
-    keys = {name: add_station(settings.catalog_url, name) for name in ("GZZY-SM01", "GZZY-SM02")}
+    keys = {name: signing_station(settings.catalog_url, name, tmp_path / "stations")[0]
+            for name in ("GZZY-SM01", "GZZY-SM02")}
     with TestClient(app) as client:
         yield client, keys
 
@@ -216,7 +217,7 @@ def test_batches_admitted_before_a_restart_are_ingested_at_startup(settings: Set
                                                                     tmp_path: Path) -> None:
     from ingest.intake import StagedBatch, admit, pending_batches
 
-    key = add_station(settings.catalog_url, "GZZY-SM01")
+    key = signing_station(settings.catalog_url, "GZZY-SM01", tmp_path / "stations")[0]
     staged = StagedBatch.of(settings.intake_root, "GZZY-SM01", "GZZY-SM01-20240301-001")
     batch = make_batch(tmp_path / "src", "GZZY-SM01-20240301-001", {"a.pdf": 2048})
     admit(batch, settings.intake_root, result_path=staged.result_path, batch_name=batch.name,
@@ -253,3 +254,14 @@ def test_manifest_naming_another_station_is_refused_before_queueing(api, ingest,
     right = client.post(f"/batches/{batch_id}/commit", content=(batch / "manifest.json").read_bytes(), headers=_h(key))
     assert right.status_code == 202, right.text
     assert _wait(client, key, batch_id)["status"] == "archived" and ingest.seen[batch_id] == tree_digests(batch)
+
+
+def test_a_station_without_certificate_is_refused_by_the_api(settings: Settings, ingest: ManifestIngest) -> None:
+    from api.stations import add_station
+
+    app = FastAPI()
+    app.include_router(station_router(settings, ingest, max_upload_bytes=LIMIT))
+    key = add_station(settings.catalog_url, "GZZY-SM07")
+    with TestClient(app) as client:
+        r = client.get("/batches", headers=_h(key))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "E183", r.text

@@ -29,10 +29,10 @@ def _notifications(home, request_id: str) -> list[str]:
     return [r.body.split(": ", 1)[1].split(" ")[0] for r in rows]
 
 
-def _events(home, request_id: str) -> list[PreservationEvent]:
+def _events(home, request_id: str, event_type: str = "access decision") -> list[PreservationEvent]:
     with session(home.settings.catalog_url) as s:
         return [e for e in s.exec(select(PreservationEvent).where(
-            PreservationEvent.event_type == "access decision")).all() if e.detail.startswith(request_id)]
+            PreservationEvent.event_type == event_type)).all() if e.detail.startswith(request_id)]
 
 
 def test_approve_issues_and_notifies(home, client) -> None:
@@ -48,6 +48,10 @@ def test_approve_issues_and_notifies(home, client) -> None:
     assert _notifications(home, rid) == ["pending_approval", "issued"]
     approved = [e for e in _events(home, rid) if e.agent == home.archivist_id]
     assert len(approved) == 1 and "approved" in approved[0].detail
+    validated = {e.object_path: e for e in _events(home, rid, "validation")}
+    assert f"{rid}/00-卷内目录.pdf" in validated and len(validated) > 1  # the contents and the copies
+    assert {(e.agent.split()[0], e.outcome) for e in validated.values()} == {("veraPDF", "pass")}, \
+        [e.detail for e in validated.values() if e.outcome != "pass"]
     again = client.post(f"/requests/{rid}/approve", headers={"X-API-Key": home.archivist_key})
     assert (again.status_code, again.json()["error"]["code"]) == (409, "E508")
 

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from api.stations import add_station, station_router
 from config.settings import Settings
-from tests.intake.conftest import ManifestIngest
+from tests.intake.conftest import ManifestIngest, signing_station
 
 OWN, OTHER = "GZZY-SM06", "GZZY-SM03"
 DEEP = 5_000
@@ -112,7 +112,8 @@ def station_api(tmp_path):
     settings = Settings(home=tmp_path / "home")
     app = FastAPI()
     app.include_router(station_router(settings, ManifestIngest(), max_upload_bytes=1 << 20))
-    keys = {"own": add_station(settings.catalog_url, OWN), "other": add_station(settings.catalog_url, OTHER)}
+    keys = {name: signing_station(settings.catalog_url, station, tmp_path / "stations")[0]
+            for name, station in (("own", OWN), ("other", OTHER))}
     with TestClient(app) as client:
         yield client, keys, settings
 

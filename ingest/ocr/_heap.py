@@ -1,0 +1,43 @@
+"""Keep a long-lived worker's memory at what its current page needs.
+
+glibc serves a block of at least the mmap threshold with its own mapping and unmaps it when
+freed, but raises that threshold to the size of every such block freed (up to 32 MB). After
+the first page, the next page's image-sized buffers (a 200 dpi A4 page is 4 MB grey, 12 MB in
+colour) come from the heap instead, and freed heap memory pinned under a small live block
+stays resident: each worker's resident size crept up with the pages it had read, and with
+it the stage's peak. A fixed threshold keeps page buffers in their own mappings; a trim
+after each page hands back what the heap freed. No-ops where the C library is not glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+M_MMAP_THRESHOLD = -3  # mallopt parameter numbers from glibc's malloc.h
+MMAP_THRESHOLD = 1 << 20  # blocks of 1 MiB and more get their own mapping
+
+
+@functools.cache
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def fix_mmap_threshold() -> None:
+    """Stop glibc from raising the mmap threshold (call once, at worker start)."""
+    libc = _libc()
+    if libc is not None:
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def trim() -> None:
+    """Return freed heap memory to the system (after each page)."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

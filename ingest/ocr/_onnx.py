@@ -1,0 +1,62 @@
+"""ONNX Runtime sessions for PP-OCR: one per model, thread count and provider, per process.
+
+Models come from the ``rapidocr-onnxruntime`` wheel (PP-OCRv4 detection and recognition),
+installed with the package, so nothing is fetched at run time. A session costs a few hundred
+milliseconds to build, so each worker process builds its sessions once and keeps them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import onnxruntime
+
+MODEL_DIR = Path(__import__("rapidocr_onnxruntime").__file__).parent / "models"
+DETECTION_MODEL = MODEL_DIR / "ch_PP-OCRv4_det_infer.onnx"
+RECOGNITION_MODEL = MODEL_DIR / "ch_PP-OCRv4_rec_infer.onnx"
+DIRECTION_MODEL = MODEL_DIR / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def choose_provider(requested: str = "auto") -> str:
+    """CUDA when ``onnxruntime-gpu`` is installed and sees a GPU, else the CPU; ``cpu`` or
+    ``cuda`` force one (``cuda`` without a GPU raises, naming what is installed)."""
+    available = onnxruntime.get_available_providers()
+    has_gpu = CUDA in available and onnxruntime.get_device() == "GPU"
+    if requested == "cpu" or (requested == "auto" and not has_gpu):
+        return CPU
+    if not has_gpu:
+        raise RuntimeError(f"ONNX Runtime has no usable CUDA provider (installed: {available})")
+    return CUDA
+
+
+def default_threads(jobs: int, cores: int | None = None) -> int:
+    """Threads per session: the cores left to each worker process, at least one. With one
+    worker per core (the default) every session runs on one thread: pages, not operators,
+    are what the pipeline spreads across cores."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, jobs))
+
+
+@functools.cache
+def session(model: Path, threads: int, provider: str) -> onnxruntime.InferenceSession:
+    """The process's session for ``model``; built on first use."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # The arena keeps the largest activation ever seen (a full page's detection map) for
+    # the life of the worker; without it memory follows the page being read.
+    options.enable_cpu_mem_arena = False
+    providers = [provider, CPU] if provider != CPU else [CPU]
+    return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
+
+
+@functools.cache
+def character_list(recogniser: onnxruntime.InferenceSession) -> list[str]:
+    """The recognition model's alphabet, index 0 being CTC's blank and the last a space."""
+    return ["", *recogniser.get_modelmeta().custom_metadata_map["character"].splitlines(), " "]
