@@ -167,8 +167,11 @@ def show(aip_id: str, as_json: bool = JsonOpt) -> None:
     res = show_aip(_settings(), aip_id)
     rows = [[d["source_path"], d["volume"], d["disclosable"], len(d["pages"])]
             for d in res["documents"]]
-    emit(res, as_json, _table(f"{res['case_number']} v{res['version']}",
-                              ["document", "volume", "disclosable", "pages"], rows))
+    warnings = [[f"{p['code']} {p['reason']}", p["path"], f"recorded {p['expected']}", f"stored {p['actual']}"]
+                for p in res["head_problems"]]
+    title = f"{res['case_number']} v{res['version']} (storage v{res['storage_version']})"
+    emit(res, as_json, _table(title, ["document", "volume", "disclosable", "pages"], rows + warnings),
+         ExitCode.verification_failed if warnings else ExitCode.ok)
 
 
 @app.command()

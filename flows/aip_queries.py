@@ -12,7 +12,7 @@ from archive.catalog import session
 from archive.catalog.models import Aip, Document, Page
 from archive.records import ocfl_id_for
 from archive.storage import Store
-from archive.verify import Finding, check_head, verify_object
+from archive.verify import Finding, check_head, ocfl_of, verify_object
 from config import Settings
 from archive.evidence import evidence_path, verify_evidence
 from archive.package import CASE_JSON, CaseRecord
@@ -92,6 +92,9 @@ def export_aip(settings: Settings, aip_id: str, out_dir: Path) -> Path:
 
 
 def show_aip(settings: Settings, aip_id: str) -> dict:
+    """The catalog's account of the AIP, with storage's head beside the catalog's: a head that
+    storage no longer holds (rolled back, substituted, absent) is named with its code in
+    ``head_problems``, so the archivist is never shown a version without being told."""
     aip = _aip(settings, aip_id)
     with session(settings.catalog_url) as s:
         docs = s.exec(select(Document).where(Document.aip_id == aip_id)
@@ -107,7 +110,17 @@ def show_aip(settings: Settings, aip_id: str) -> dict:
                                          "confidence": p.confidence, "flags": p.flags}
                                         for p in pages]})
     return {"aip_id": aip_id, "case_number": aip.case_number, "version": aip.head_version,
-            "submissions": _submissions(settings, aip_id), "documents": documents}
+            **_storage_head(settings, aip_id), "submissions": _submissions(settings, aip_id),
+            "documents": documents}
+
+
+def _storage_head(settings: Settings, aip_id: str) -> dict:
+    """Storage's head version and every disagreement with the recorded head (E409-E412, E414)."""
+    store = open_store(settings)
+    findings = _head_findings(settings, store, aip_id)
+    return {"storage_version": ocfl_of(store).head(ocfl_id_for(aip_id)),
+            "head_problems": [{"code": f.code, "kind": f.kind, "path": f.path, "expected": f.expected,
+                               "actual": f.actual, "reason": f.reason} for f in findings]}
 
 
 def _submissions(settings: Settings, aip_id: str) -> list[dict]:

@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlmodel import select
 
 from archive.catalog import session
-from archive.catalog.models import IndexQueueItem
+from archive.catalog.models import Aip, IndexQueueItem
 from archive.catalog.record import dequeue_indexed, record_indexing_failure
 from archive.records import ocfl_id_for
 from archive.storage import Store
@@ -44,6 +44,7 @@ def index_aip(aip_id: str, settings: Settings, store: Store) -> Problem | None:
     caller's outcome: a failed indexing never fails an ingest and never passes for a success."""
     version = store.head(ocfl_id_for(aip_id)) or 0  # indexing reads this head or a newer one
     try:
+        check_index_kept(settings)
         problem = refused_pages(aip_id, _index(aip_id, settings, store))
     except Exception as exc:  # the index being down must never lose an archived AIP
         problem = Problem.of("E606", aip_id, fatal=False, reason=f"{type(exc).__name__}: {exc}"[:1000])
@@ -57,6 +58,22 @@ def index_aip(aip_id: str, settings: Settings, store: Store) -> Problem | None:
         dequeue_indexed(s, aip_id, version)
         s.commit()
     return None
+
+
+def check_index_kept(settings: Settings) -> None:
+    """E610/E611 when the index is lost or damaged and the archive had indexed pages into it:
+    writing would re-create it empty and hold only what is indexed from now on, so searches
+    would miss every earlier AIP unseen. Only ``juanzong reindex`` rebuilds it (from storage).
+    While every AIP is queued, the first write makes the index (the queue fills it whole)."""
+    if is_anything_indexed(settings):
+        open_index(settings).check_live()
+
+
+def is_anything_indexed(settings: Settings) -> bool:
+    """Whether the catalog holds an AIP that is not queued for indexing: its pages went into the index."""
+    with session(settings.catalog_url) as s:
+        waiting = select(IndexQueueItem.aip_id)
+        return s.exec(select(Aip.aip_id).where(Aip.aip_id.not_in(waiting)).limit(1)).first() is not None
 
 
 def index_queued(settings: Settings, store: Store) -> list[Problem]:

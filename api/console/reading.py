@@ -49,7 +49,7 @@ def add_routes(router: APIRouter, settings: Settings, ops: Operations) -> None:
         view = rq.get_request(url, request_id)
         return render(request, "request.html", viewer=viewer, title_key="requests.one_title", req=view,
                       documents=case_documents(settings, view.case_number),
-                      events=request_events(settings, request_id),
+                      events=request_events(settings, request_id), four_eyes=settings.four_eyes_approval,
                       files=rq.issued_files(url, request_id) if view.status == "issued" else [])
 
     @router.post("/requests/{request_id}/approve")

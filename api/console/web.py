@@ -48,7 +48,7 @@ def _pretty(value: Any) -> str:
 
 
 _TEMPLATES.filters["pretty"] = _pretty
-STATUS = {"E801": 401, "E802": 403, "E805": 403, "E807": 403, "E509": 403, "E152": 403, "E810": 403}
+STATUS = {"E801": 401, "E802": 403, "E805": 403, "E807": 403, "E509": 403, "E152": 403, "E810": 403, "E518": 409}
 
 
 class SignInRequired(Exception):

@@ -131,6 +131,13 @@ class SearchIndex(ABC):
         """How many pages match, under the same access filter as ``search``."""
 
     @abstractmethod
+    def check_live(self) -> None:
+        """Raise E610 when the live index is missing, E611 when it is damaged (both name
+        ``juanzong reindex``); creates nothing. ``search`` and ``count`` check this first, so a
+        lost index is never answered as an empty one; whether an archive without pages may have
+        no index yet is the caller's to know (the catalog), not the backend's."""
+
+    @abstractmethod
     def health(self) -> Health:
         """Never raises: an unreachable index is ``ok=False`` with the reason."""
 

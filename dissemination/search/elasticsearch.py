@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError, helpers
 
@@ -32,6 +32,7 @@ FIRST_INDEX = "000001"
 CHUNK_PAGES = 500
 CHUNK_BYTES = 10 * 1024 * 1024
 _FILTER_FIELDS = {"party": "parties"}
+T = TypeVar("T")
 
 
 def connect(url: str, *, api_key: str | None = None, username: str = "", password: str | None = None,
@@ -82,12 +83,16 @@ class ElasticsearchIndex(SearchIndex):
     def _backing(self) -> list[str]:
         return sorted(self._aliases())
 
-    def _ensure(self) -> None:
-        """Make the first index and its alias unless they exist (idempotent, safe when racing)."""
+    def _checked_aliases(self) -> dict[str, bool]:
+        """``_aliases``, or E605 when the alias names several indices and none is its write index."""
         aliases = self._aliases()
         if len(aliases) > 1 and not any(aliases.values()):
             raise Unavailable("E605", self.alias, found=", ".join(sorted(aliases)))
-        if aliases:
+        return aliases
+
+    def _ensure(self) -> None:
+        """Make the first index and its alias unless they exist (idempotent, safe when racing)."""
+        if self._checked_aliases():
             return
         first = f"{self.alias}-{FIRST_INDEX}"
         try:
@@ -144,14 +149,37 @@ class ElasticsearchIndex(SearchIndex):
         return deleted
 
     # -- reading -----------------------------------------------------------------------------
+    def check_live(self) -> None:
+        """The alias and its write index as a search needs them, never created on the way (a
+        search that re-created a deleted index answered "0 hits" for an archive that holds
+        pages): no alias and no index of ours is E610; an alias gone while its indices remain,
+        or an index under the alias's own name, is E611 (a closed backing index is E611 when the
+        read finds it so); an alias without a write index is E605. Each names ``juanzong reindex``."""
+        if self._checked_aliases():
+            return
+        left = sorted(self.es.indices.get(index=f"{self.alias},{self.alias}-*", allow_no_indices=True,
+                                          ignore_unavailable=True, expand_wildcards="all"))
+        if not left:
+            raise Unavailable("E610", self.alias)
+        raise Unavailable("E611", self.alias, reason=f"no alias; indices without it: {', '.join(left)}"[:200])
+
     def search(self, query: SearchQuery) -> SearchResult:
+        return self._answering(lambda: self._search(query))
+
+    def _answering(self, read: Callable[[], T]) -> T:
         try:
-            return self._search(query)
+            return read()
+        except NotFoundError as exc:  # the alias went between the check and the read
+            raise Unavailable("E610", self.alias) from exc
+        except BadRequestError as exc:
+            if exc.error != "index_closed_exception":
+                raise
+            raise Unavailable("E611", self.alias, reason=f"backing index closed: {exc}"[:200]) from exc
         except TransportError as exc:  # the cluster does not answer: the caller may retry (503)
             raise Unavailable("E603", self.alias, reason=f"{type(exc).__name__}: {exc}"[:200]) from exc
 
     def _search(self, query: SearchQuery) -> SearchResult:
-        self._ensure()
+        self.check_live()
         terms = query_terms(query.text)
         resp = self.es.search(index=self.alias, query=_query(query, terms), from_=query.offset,
                               size=query.size, track_total_hits=True,
@@ -165,7 +193,10 @@ class ElasticsearchIndex(SearchIndex):
         return SearchResult(total=int(resp["hits"]["total"]["value"]), hits=hits)
 
     def count(self, query: SearchQuery) -> int:
-        self._ensure()
+        return self._answering(lambda: self._count(query))
+
+    def _count(self, query: SearchQuery) -> int:
+        self.check_live()
         return int(self.es.count(index=self.alias, query=_query(query, query_terms(query.text)))["count"])
 
     def health(self) -> Health:

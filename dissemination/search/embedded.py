@@ -133,6 +133,9 @@ class EmbeddedIndex(SearchIndex):
             legacy.unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------------
+    def check_live(self) -> None:
+        self._searcher()
+
     def _searcher(self) -> tantivy.Searcher:
         """The live index's searcher, never made empty on the way: a missing index is E610 and
         one tantivy cannot read is E611, both naming ``juanzong reindex`` (searching a silently

@@ -128,7 +128,18 @@ def validate_manifest(data: Any) -> Report:
         return report
     for key, field in (("files", "path"), ("cases", "case_number")):
         report.problems.extend(_unique(data, key, field))
+    report.problems.extend(_batch_prefix(data))
     return report
+
+
+def _batch_prefix(data: dict[str, Any]) -> list[Problem]:
+    """E157 unless ``batch_id`` begins with ``station_id`` and a hyphen: batch ids are one
+    namespace, so every door (station API, hot folder, ``juanzong ingest``) holds a station to
+    its own prefix, and no batch can take (and so block) another station's next id."""
+    station, batch_id = data["station_id"], data["batch_id"]
+    if batch_id.startswith(f"{station}-"):
+        return []
+    return [Problem.of("E157", MANIFEST_NAME, expected=f"{station}-", found=batch_id[:200])]
 
 
 def load_manifest(batch_dir: Path) -> tuple[bytes, dict[str, Any]]:

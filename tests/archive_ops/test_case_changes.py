@@ -147,3 +147,27 @@ def test_an_archivist_approves_a_party_and_never_a_disclosable_secondary(archive
     with pytest.raises(InputRejected) as again:
         approve_change(settings, pending["parties"].change_id, "archivist:wang")
     assert again.value.code == "E167"
+
+
+def test_the_command_line_lists_refuses_and_approves_held_changes(archive, cli_factory) -> None:
+    """``juanzong changes list|approve|refuse`` in a subprocess, on the changes the tests above held
+    (the takeover by GZZY-SM06, the owner's volume change): only an archivist decides, a refusal
+    keeps the archived value, an approval makes a new AIP version naming the archivist."""
+    settings, _, case, _ = archive
+    cli = cli_factory(settings.home, JUANZONG_SIGNING_KEY=str(settings.signing_key),
+                      JUANZONG_SIGNING_CERT=str(settings.signing_cert))
+    before, _ = _head(settings, case)
+    pending = {c["kind"]: c for c in cli("changes", "list", "--case", case)[1]["changes"]}
+    assert {"owner", "volume"} <= set(pending), pending
+    code, out = cli("changes", "approve", pending["volume"]["change_id"], "--as", "service:svc", expect=None)
+    assert (code, out["error"]["code"]) == (3, "E509"), out
+    _, refused = cli("changes", "refuse", pending["owner"]["change_id"], "--as", "archivist:wang",
+                     "--reason", "案件属本院SM03站")
+    assert (refused["change"]["status"], refused["change"]["decided_by"]) == ("refused", "archivist:wang")
+    _, approved = cli("changes", "approve", pending["volume"]["change_id"], "--as", "archivist:wang")
+    assert (approved["change"]["status"], approved["change"]["version"]) == ("approved", before + 1)
+    version, record = _head(settings, case)
+    assert version == before + 1 and _secondary(record).entry.document.volume == "正卷"
+    assert _secondary(record).disclosable is False
+    left = {c["change_id"] for c in cli("changes", "list", "--case", case)[1]["changes"]}
+    assert not left & {pending["owner"]["change_id"], pending["volume"]["change_id"]}

@@ -8,7 +8,7 @@ from sqlmodel import select
 from archive.catalog import session
 from archive.catalog.models import Aip, Case, PreservationEvent
 from flows.case_change import list_one
-from tests.console.conftest import NEW_PARTY
+from tests.console.conftest import NEW_PARTY, ROLE_USERS
 
 
 def test_approving_a_held_change_makes_a_version_naming_the_archivist(as_role, console_home):
@@ -30,3 +30,27 @@ def test_approving_a_held_change_makes_a_version_naming_the_archivist(as_role, c
     assert events, "the decision is a preservation event naming the archivist"
     again = client.post("/console/changes/held-parties-change/approve", data={"csrf": csrf})
     assert again.status_code in (409, 422) and "E167" in again.text
+
+
+def test_the_creator_of_a_request_is_not_offered_its_approval(as_role, console_home, tmp_path):
+    """Four eyes in the console: a request a console archivist created (``--by user:NAME``) shows
+    them no approve button and their POST is refused (E518); a request another archivist
+    created shows them the button."""
+    from dissemination.access import Requester
+    from flows.disseminate import ReadingRequest, disseminate
+    from ingest.sample import SAMPLE_READER
+
+    creator = f"user:{ROLE_USERS['archivist']}"
+    party = Requester(name=SAMPLE_READER["name"], id_number=SAMPLE_READER["id_number"], role="party")
+    own = disseminate(ReadingRequest(case_number=console_home.archived_case, requester=party,
+                                     out_dir=tmp_path / "dip", created_by=creator), console_home.settings)
+    assert own.status == "pending_approval", own
+    client, csrf = as_role("archivist")
+    page = client.get(f"/console/requests/{own.request_id}")
+    assert page.status_code == 200 and creator in page.text
+    assert 'id="approve"' not in page.text and 'id="four-eyes"' in page.text
+    assert f'action="/console/requests/{own.request_id}/refuse"' in page.text
+    r = client.post(f"/console/requests/{own.request_id}/approve", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 409 and "E518" in r.text, r.text[:500]
+    others = client.get(f"/console/requests/{console_home.request_id}")
+    assert 'id="approve"' in others.text and 'id="four-eyes"' not in others.text

@@ -170,3 +170,15 @@ def test_a_manifest_nested_too_deep_is_refused_E162(faulty_batch, pdf):
     with pytest.raises(ManifestRejected) as caught:
         check_batch(faulty_batch({PDF: pdf}, manifest=text))
     assert [p.code for p in caught.value.report.problems] == ["E162"]
+
+
+def test_a_batch_id_outside_the_stations_prefix_rejects_the_manifest(faulty_batch, pdf):
+    """E157 was held only by the station API; the hot folder and ``juanzong ingest`` let
+    station GZ-TEST name its batch after another station."""
+    def edit(m: dict) -> None:
+        m["batch_id"] = "GZ-OTHER-20240301-001"
+
+    with pytest.raises(ManifestRejected) as caught:
+        check_batch(faulty_batch({PDF: pdf}, edit=edit))
+    assert [(p.code, p.path, p.found) for p in caught.value.report.problems] == [
+        ("E157", "manifest.json", "GZ-OTHER-20240301-001")]

@@ -87,6 +87,26 @@ def test_api_zip_rejected_by_flow_lands_in_quarantine(corpus_batch: Path, tmp_pa
     assert pending_batches(settings.intake_root) == []
 
 
+def test_hot_folder_refuses_a_batch_named_after_another_station(corpus_batch: Path, tmp_path: Path) -> None:
+    """The station prefix rule (E157) holds at the hot folder too, not only at the station API:
+    the real flow rejects the manifest and the batch goes to quarantine, untouched."""
+    from archive.signing import ensure_dev_keys
+
+    settings = Settings(home=tmp_path / "home")
+    ensure_dev_keys(settings.signing_key, settings.signing_cert, common_name="intake test",
+                    algorithm=settings.signature_algorithm)
+    manifest = json.loads((corpus_batch / "manifest.json").read_text("utf-8"))
+    theirs = "GZZY-SM99-" + manifest["batch_id"].split("-", 2)[2]
+    batch = Path(shutil.copytree(corpus_batch, tmp_path / "hot" / theirs))
+    (batch / "manifest.json").write_text(json.dumps({**manifest, "batch_id": theirs}, ensure_ascii=False), "utf-8")
+    sent = tree_digests(batch)
+    result = take_batch(batch, flow_submit(settings), intake_root=settings.intake_root,
+                        quarantine_root=settings.quarantine_root)
+    assert result.status == "rejected", result
+    assert ("E157", "manifest.json") in {(p["code"], p["path"]) for p in result.problems}, result.problems
+    assert tree_digests(settings.quarantine_root / result.quarantine_id / theirs) == sent
+
+
 @pytest.mark.slow
 def test_hot_folder_archives_and_resubmission_is_idempotent(corpus_batch: Path, tmp_path: Path) -> None:
     from archive.signing import ensure_dev_keys

@@ -7,6 +7,7 @@ with scripts/elasticsearch/start.sh). Each ES test gets its own index prefix."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +72,21 @@ def index(empty_index: SearchIndex, pages: list[IndexPage]) -> SearchIndex:
     report = empty_index.index_pages(pages)
     assert report.indexed == len(pages) and not report.errors
     return empty_index
+
+
+def lose_index(index: SearchIndex) -> None:
+    """Fault injection: the index's storage is gone (the folder removed, every ES index deleted)."""
+    if isinstance(index, EmbeddedIndex):
+        shutil.rmtree(index.index_dir)
+        return
+    for name in index.es.indices.get(index=f"{index.alias}-*"):
+        index.es.indices.delete(index=name)
+
+
+def damage_index(index: SearchIndex) -> None:
+    """Fault injection: the index is there but unusable (tantivy's metadata overwritten; the ES
+    alias removed while its index stays)."""
+    if isinstance(index, EmbeddedIndex):
+        (index.live_path / "meta.json").write_text("{ not json", encoding="utf-8")
+        return
+    index.es.indices.delete_alias(index=f"{index.alias}-*", name=index.alias)

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from dissemination.search.base import Access, IndexPage, SearchIndex, SearchQuery, join_han_lines
-from schemas.errors import InputRejected
+from schemas.errors import InputRejected, Unavailable
+from tests.search.conftest import damage_index, lose_index
 from tests.search.corpus import known_item_phrases
 
 ARCHIVIST = Access(all_cases=True, readers_view=False)
@@ -132,6 +133,23 @@ def test_rebuild_swaps_only_when_finished(index: SearchIndex, pages: list[IndexP
 def test_reset_drops_everything(index: SearchIndex) -> None:
     index.reset()
     assert index.count(q()) == 0 and index.search(q("原告")).total == 0
+
+
+@pytest.mark.parametrize(("harm", "code"), [(lose_index, "E610"), (damage_index, "E611")],
+                         ids=["lost", "damaged"])
+def test_a_lost_or_damaged_index_is_named_never_answered_empty(index: SearchIndex, pages: list[IndexPage],
+                                                                harm, code: str) -> None:
+    """Elasticsearch re-created a deleted index on the next search and answered "0 hits" for an
+    archive that holds pages. Every read says what happened and names the rebuild, which mends it."""
+    harm(index)
+    for read in (index.check_live, lambda: index.search(q("原告")), lambda: index.count(q())):
+        with pytest.raises(Unavailable) as refused:
+            read()
+        assert refused.value.code == code and "juanzong reindex" in str(refused.value)
+    handle = index.begin_rebuild()
+    index.index_pages(pages, target=handle)
+    index.finish_rebuild(handle)
+    assert index.count(q()) == len(pages)
 
 
 # -- access ----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def es_prefix() -> Iterator[str]:
     client = es_client()
     prefix = f"test-coord-{uuid.uuid4().hex[:10]}"
     yield prefix
-    for name in client.indices.get(index=f"{prefix}-pages*", allow_no_indices=True):
+    for name in client.indices.get(index=f"{prefix}-pages*", allow_no_indices=True, expand_wildcards="all"):
         client.indices.delete(index=name)
 
 
@@ -75,6 +75,36 @@ def test_an_alias_over_indices_without_a_write_index_is_named_and_a_rebuild_mend
     index.finish_rebuild(handle)
     assert list(_write_indices(client, alias).values()) == [True]
     assert not index.index_pages(pages[2:3]).errors
+
+
+def test_a_read_creates_nothing_and_the_first_write_still_creates_the_index(es_prefix: str,
+                                                                             pages: list[IndexPage]):
+    """Searching a new prefix is E610 and leaves the cluster as it was (the catalog, not the
+    backend, knows an archive without pages: ``search_as`` answers it empty); the first write
+    makes the first index and its alias as before."""
+    client = es_client()
+    index = ElasticsearchIndex(client, prefix=es_prefix)
+    with pytest.raises(Unavailable) as missing:
+        index.search(SearchQuery(text="原告", access=EVERYTHING))
+    assert missing.value.code == "E610"
+    assert not client.indices.get(index=f"{es_prefix}-pages*", allow_no_indices=True)
+    assert not index.index_pages(pages[:2]).errors
+    assert index.count(SearchQuery(text="", access=EVERYTHING)) == 2
+
+
+@pytest.mark.parametrize("harm", ["closed", "index-named-as-alias"])
+def test_a_closed_or_shadowed_index_is_damaged_not_empty(es_prefix: str, pages: list[IndexPage], harm: str):
+    client = es_client()
+    index = ElasticsearchIndex(client, prefix=es_prefix)
+    assert not index.index_pages(pages[:2]).errors
+    if harm == "closed":
+        client.indices.close(index=f"{es_prefix}-pages-000001")
+    else:
+        client.indices.delete(index=f"{es_prefix}-pages-000001")
+        client.indices.create(index=f"{es_prefix}-pages")  # what a write to the bare name auto-creates
+    with pytest.raises(Unavailable) as damaged:
+        index.search(SearchQuery(text="原告", access=EVERYTHING))
+    assert damaged.value.code == "E611"
 
 
 @pytest.mark.slow

@@ -133,9 +133,12 @@ def door_log_verify(a: Archive) -> set[str]:
 
 
 def door_show(a: Archive) -> set[str]:
+    """What ``show`` raises or flags beside the catalog's version (storage's head disagrees)."""
     from flows.aip_queries import show_aip
 
-    return _raised(lambda: show_aip(a.settings, a.archived_aip))
+    shown: list[dict] = []
+    raised = _raised(lambda: shown.append(show_aip(a.settings, a.archived_aip)))
+    return raised | {p["code"] for s in shown for p in s["head_problems"]}
 
 
 def door_search(a: Archive) -> set[str]:
@@ -163,10 +166,12 @@ MATRIX = [  # (attack, door, codes the door must report)
     (roll_back_newest_version, door_audit("full"), {"E409"}),
     (roll_back_newest_version, door_audit("sample", 100.0), {"E409"}),
     (roll_back_newest_version, door_export, {"E409"}),
+    (roll_back_newest_version, door_show, {"E409"}),
     (cut_log_tail_and_heads, door_log_verify, {"E444", "E445"}),
     (recompute_chain_and_move_heads, door_log_verify, {"E444", "E445"}),
     (forget_object_in_catalog, door_audit("full"), {"E410"}),
     (raise_catalog_head, door_audit("full"), {"E414", "E409"}),
+    (raise_catalog_head, door_show, {"E409"}),
     (corrupt_catalog, door_show, {"E413"}),
     (corrupt_catalog, door_verify_raises, {"E413"}),
     (corrupt_catalog, door_audit_raises, {"E413"}),
@@ -183,12 +188,42 @@ def test_attack_is_reported(damaged: Archive, attack, door, expected: set[str]) 
     assert expected <= door(damaged)
 
 
+def test_show_puts_the_storage_head_beside_the_catalogs_and_fails_on_a_rollback(damaged: Archive,
+                                                                              cli_factory) -> None:
+    """``juanzong show`` read only the catalog: after a rollback it still said v2, exit 0."""
+    cli = cli_factory(damaged.settings.home)
+    roll_back_newest_version(damaged)
+    code, shown = cli("show", damaged.archived_aip, expect=None)
+    assert (code, shown["version"], shown["storage_version"]) == (4, 2, 1), shown
+    assert [(p["code"], p["expected"], p["actual"]) for p in shown["head_problems"]] == [("E409", "v2", "v1")]
+
+
 def test_a_lost_catalog_makes_audit_refuse_the_root_not_blame_the_signatures(damaged: Archive) -> None:
     """A new, empty catalog does not know the root (E452, issue 13's storage identity); before,
     the audit reported a good AIP's signature as bad."""
     for suffix in ("", "-wal", "-shm"):
         (damaged.settings.home / f"catalog.sqlite{suffix}").unlink(missing_ok=True)
     assert door_audit_raises(damaged) == {"E452"}
+
+
+def test_indexing_into_a_lost_index_does_not_recreate_it_empty(damaged: Archive) -> None:
+    """The next indexing re-created a deleted index with only its own AIP, and searches then
+    missed every other page unseen: it now stays queued, naming ``juanzong reindex``."""
+    from prefect import flow
+
+    from flows._runtime import open_store
+    from flows.indexing import index_aip, queued
+
+    delete_index(damaged)
+
+    @flow
+    def index_one():
+        return index_aip(damaged.archived_aip, damaged.settings, open_store(damaged.settings))
+
+    problem = index_one()
+    assert problem is not None and problem.code == "E606" and "juanzong reindex" in problem.message, problem
+    assert door_search(damaged) == {"E610"}, "the index was re-created empty"
+    assert queued(damaged.settings) == [damaged.archived_aip]
 
 
 def test_search_of_a_new_archive_is_empty_not_missing(tmp_path) -> None:
@@ -283,6 +318,21 @@ def test_an_archivist_cannot_approve_a_request_they_created(damaged: Archive) ->
     r = _client(damaged).post(approve, headers={"X-API-Key": damaged.li_key})
     assert (r.status_code, r.json()["error"]["code"]) == (409, "E518")
     assert _client(damaged).post(approve, headers={"X-API-Key": damaged.wang_key}).status_code == 200
+
+
+def test_a_request_created_on_the_command_line_by_an_archivist_needs_another(damaged: Archive, cli_factory,
+                                                                             tmp_path) -> None:
+    """``juanzong disseminate --by`` records the creator: the same archivist's ``requests approve``
+    is refused E518 (exit 3), another archivist's issues the copy."""
+    cli = cli_factory(damaged.settings.home)
+    _, held = cli("disseminate", "--case", damaged.archived, "--requester-name", PARTY.name,
+                  "--requester-id", PARTY.id_number, "--role", "party", "--out", str(tmp_path / "dip"),
+                  "--by", "archivist:li")
+    assert held["status"] == "pending_approval", held
+    code, refused = cli("requests", "approve", held["request_id"], "--as", "archivist:li", expect=None)
+    assert (code, refused["error"]["code"]) == (3, "E518"), refused
+    _, approved = cli("requests", "approve", held["request_id"], "--as", "archivist:wang")
+    assert (approved["request"]["status"], approved["request"]["decided_by"]) == ("issued", "archivist:wang")
 
 
 def test_a_one_person_archive_may_turn_four_eyes_off(damaged: Archive) -> None:
