@@ -110,6 +110,31 @@ class _FileDigest:
         self.handle.close()
 
 
+class _BackgroundCopy:
+    """``_FileDigest.copy_to`` on a worker thread (``sendfile`` releases the GIL): with a TSA
+    the copy runs while the caller waits for its answers, which need the base's digest first
+    and so cannot overlap the hashing. ``join`` before ``fd`` is closed."""
+
+    def __init__(self, source: _FileDigest, fd: int) -> None:
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._copy, args=(source, fd), name="pades-copy", daemon=True)
+        self._worker.start()
+
+    def _copy(self, source: _FileDigest, fd: int) -> None:
+        try:
+            source.copy_to(fd)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._worker.join()
+
+    def result(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
 class CmsTemplate:
     """pyHanko's PAdES CMS for one signer, made once; each document then gets a copy with its
     own message digest and a fresh signature over the signed attributes.
@@ -214,10 +239,14 @@ def write_signed(base: Path, dest: Path, spec: SignatureSpec, signed_at: datetim
     try:
         with _FileDigest(base) as source:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            copy: _BackgroundCopy | None = None
             try:
-                source.copy_to(fd)
+                if spec.tsa is None:
+                    source.copy_to(fd)  # while the worker hashes
                 update, state = _build_update(source, spec, signed_at, revise)
                 running = source.result()
+                if spec.tsa is not None:
+                    copy = _BackgroundCopy(source, fd)  # while the TSA answers
                 running.update(update.data[:update.contents_start])
                 signed = running.copy()
                 signed.update(update.data[update.contents_end:])
@@ -225,8 +254,12 @@ def write_signed(base: Path, dest: Path, spec: SignatureSpec, signed_at: datetim
                 if extend is not None:
                     running.update(data[update.contents_start:])
                     data += extend(state.after(update), update, running)
+                if copy is not None:
+                    copy.result()
                 _write_all(fd, data)
             finally:
+                if copy is not None:
+                    copy.join()  # never close fd under a running copy
                 os.close(fd)
         os.replace(tmp, dest)
     finally:
