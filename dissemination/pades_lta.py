@@ -36,12 +36,14 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.general import extract_certificate_info
 from pyhanko.sign.signers import Signer
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.errors import PathError, ValidationError
 
 from archive.trusted_time import TimestampAuthority, signature_timestamp
 from dissemination.pades import TOKEN_ROOM
 from dissemination.pdf_update import (
     FileState, Placeholder, Update, array_bytes, dict_bytes, indirect, lay_out, raw_stream, ref,
 )
+from schemas.errors import ConfigurationError
 
 TIMESTAMP_FIELD = "JuanzongDocTimestamp"
 HIDDEN_WIDGET_FLAGS = 132  # Print | Locked, as pyHanko sets them
@@ -101,9 +103,14 @@ class LtaExtender:
             return self._with_tsa[key]
 
     def _path(self, cert: asn1_x509.Certificate, others: list[asn1_x509.Certificate]) -> list[asn1_x509.Certificate]:
-        """The certificate's path from a trusted root, checked now (revocation from the context's files)."""
+        """The certificate's path from a trusted root, checked now (revocation from the
+        context's files); E474 names the certificate when there is none."""
         validator = CertificateValidator(cert, intermediate_certs=others, validation_context=self._context)
-        return list(asyncio.run(validator.async_validate_usage(key_usage=set())))
+        try:
+            return list(asyncio.run(validator.async_validate_usage(key_usage=set())))
+        except (PathError, ValidationError) as exc:
+            raise ConfigurationError("E474", cert.subject.human_friendly, reason=str(exc) or type(exc).__name__) \
+                from exc
 
 
 def vri_key(contents: bytes) -> bytes:

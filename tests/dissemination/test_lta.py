@@ -32,6 +32,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from archive.pki import ensure_dev_pki
 from dissemination.dip import DipRecord, SealConfig, build_dip
 from dissemination.seal import LtaContext, Sealer, ensure_dissemination_keys, validate_sealed
+from schemas.errors import ConfigurationError
 from tests.archive.test_pki import _paths
 
 
@@ -154,3 +155,11 @@ def test_lta_updates_are_well_formed_for_either_xref_kind(corpus_documents, pki,
     (tmp_path / "tampered.pdf").write_bytes(bytes(data))
     broken = validate_sealed(tmp_path / "tampered.pdf", pki.seal_cert, roots=[pki.root_cert], tsa_roots=[tsa.root])
     assert broken.level != "B-LTA" and not broken.intact, broken
+
+
+def test_a_seal_certificate_without_a_path_to_a_trusted_root_is_refused_before_any_copy(pki, tsa) -> None:
+    lta = LtaContext(tsa_url=tsa.url, roots=(tsa.root,), crls=(pki.crl,))  # the archive root missing
+    with pytest.raises(ConfigurationError) as caught:
+        Sealer(key_path=pki.seal_key, cert_path=pki.seal_cert, reason="电子阅卷", location="广州",
+               chain=pki.root_cert, lta=lta)
+    assert caught.value.code == "E474" and "dissemination seal" in str(caught.value), caught.value
