@@ -9,6 +9,11 @@ replica's copy only if that copy matches what the inventory (or the replica's ow
 sidecar) expects; the object is then verified again. Files in no inventory are moved
 to ``extensions/juanzong-quarantine/`` (never deleted). Without a replica nothing is
 changed. Recording PREMIS events is the caller's job (``AuditReport.repaired``).
+
+Every AIP version whose signature carries no signature timestamp token (signed while no TSA
+was configured) is listed under ``no_trusted_time``: not a fault, so it fails nothing, but
+an auditor relying on the version's date must know that only the signer claims it (the
+renewal job, ``archive.renewal``, gives such versions an archive timestamp).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from cryptography import x509
 from pydantic import BaseModel
 
 from archive.fixity import digest_file
+from archive.signing import SIGNATURE_NAME
 from archive.storage.base import Store
 from archive.storage.ocfl import INVENTORY, SIDECAR, OcflStore
+from archive.trusted_time import NO_TRUSTED_TIME, signature_timestamp
 from archive.verify import HEAD_KINDS, Finding, RecordedHead, check_head, ocfl_of, verify_object
 
 Mode = Literal["full", "sample", "signature"]
@@ -43,6 +50,15 @@ class Repair(BaseModel):
     action: Literal["restored_from_replica", "quarantined"]
     source: str | None = None  # replica path, or quarantine path
     sha512: str | None = None  # digest of the file now in place
+
+
+class UntimedVersion(BaseModel):
+    """An AIP version signed without trusted time."""
+
+    object_id: str
+    version: str  # "v1", ...
+    path: str  # the version's signature, relative to the storage root
+    note: str = NO_TRUSTED_TIME
 
 
 class AuditReport(BaseModel):
@@ -59,6 +75,7 @@ class AuditReport(BaseModel):
     repaired: list[Repair] = []
     remaining: list[Finding] = []  # after repair (equal to findings without a replica)
     checked_paths: list[str] = []  # content paths read (storage-root relative): feed "last checked"
+    no_trusted_time: list[UntimedVersion] = []  # versions whose signature has no timestamp token (not a finding)
 
 
 def audit_store(store: Store, *, mode: Mode, sample_percent: float = 5.0,
@@ -136,9 +153,33 @@ def _audit_one(ocfl: OcflStore, object_id: str, content: object, report: AuditRe
             remaining = head_findings + verify_object(ocfl, object_id, trusted, content=content, jobs=jobs)  # type: ignore[arg-type]
             report.findings += [f for f in remaining if f not in report.findings]
     report.remaining += remaining
+    report.no_trusted_time += untimed_versions(ocfl, object_id)
     report.checked += 1
     report.objects_checked += 1
     report.ok += 0 if remaining else 1
+
+
+def untimed_versions(ocfl: OcflStore, object_id: str) -> list[UntimedVersion]:
+    """The object's versions whose signature carries no signature timestamp token. A missing
+    or unreadable signature is not listed: the signature check reports it as a finding."""
+    inventory = ocfl.inventory(object_id)
+    if inventory is None:
+        return []
+    obj = ocfl.object_dir(object_id)
+    prefix = obj.relative_to(ocfl.root).as_posix()
+    untimed = []
+    for version, entry in inventory["versions"].items():
+        digest = next((d for d, logical in entry["state"].items() if SIGNATURE_NAME in logical), None)
+        content = inventory["manifest"].get(digest, [None])[0] if digest else None
+        if content is None or not (obj / content).is_file():
+            continue
+        try:
+            token = signature_timestamp((obj / content).read_bytes())
+        except (ValueError, TypeError, KeyError, IndexError):  # not CMS: the signature check reports it
+            continue
+        if token is None:
+            untimed.append(UntimedVersion(object_id=object_id, version=version, path=f"{prefix}/{content}"))
+    return untimed
 
 
 def _count(ocfl: OcflStore, object_id: str, content: object, report: AuditReport) -> None:
@@ -256,6 +297,8 @@ def render_html(report: AuditReport) -> str:
         f"<tr><td>{esc(r.object_id)}</td><td>{esc(r.path)}</td><td>{esc(r.kind)}</td>"
         f"<td>{esc(r.action)}</td><td>{esc(r.source or '')}</td><td>{esc(r.sha512 or '')}</td></tr>"
         for r in report.repaired)
+    untimed = "".join(f"<tr><td>{esc(u.object_id)}</td><td>{esc(u.version)}</td><td>{esc(u.path)}</td>"
+                      f"<td>{esc(u.note)}</td></tr>" for u in report.no_trusted_time)
     status = "通过 PASS" if not report.remaining else "未通过 FAIL"
     return f"""<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>Fixity audit {esc(report.started.isoformat())}</title>
 <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:2px 6px;font-size:90%;word-break:break-all}}</style></head><body>
@@ -266,5 +309,6 @@ def render_html(report: AuditReport) -> str:
 <h2>发现的问题 Findings ({len(report.findings)})</h2><table>{head}{_rows(report.findings)}</table>
 <h2>已修复 Repaired ({len(report.repaired)})</h2><table><tr><th>AIP</th><th>File</th><th>Kind</th><th>Action</th><th>Source</th><th>SHA-512 now</th></tr>{repairs}</table>
 <h2>仍存在 Remaining ({len(report.remaining)})</h2><table>{head}{_rows(report.remaining)}</table>
+<h2>无可信时间 No trusted time ({len(report.no_trusted_time)})</h2><table><tr><th>AIP</th><th>版本 Version</th><th>签名 Signature</th><th>说明 Note</th></tr>{untimed}</table>
 </body></html>
 """

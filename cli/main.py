@@ -128,12 +128,12 @@ def audit(full: bool = typer.Option(False, "--full"),
 
     mode = "sample" if sample is not None else "signature" if signature else "full"
     res = with_progress(not as_json, lambda: run(_settings(), mode=mode, sample_percent=sample or 5.0))
-    obj = res.model_dump(include={"checked", "ok", "failures", "repaired"})
+    obj = res.model_dump(include={"checked", "ok", "failures", "repaired", "no_trusted_time"})
     obj["report"] = res.report
+    rows = [[f["kind"], f["path"], f["expected"], f["actual"]] for f in res.failures]
+    rows += [[u["note"], u["path"], f"{u['aip_id']} {u['version']}", ""] for u in res.no_trusted_time]
     emit(obj, as_json, _table(f"audit {res.run_id}: {res.checked} checked, {res.ok} ok, "
-                              f"{res.repaired} repaired", ["kind", "path", "expected", "actual"],
-                              [[f["kind"], f["path"], f["expected"], f["actual"]]
-                               for f in res.failures]),
+                              f"{res.repaired} repaired", ["kind", "path", "expected", "actual"], rows),
          ExitCode.verification_failed if res.failures else ExitCode.ok)
 
 

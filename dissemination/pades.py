@@ -22,7 +22,8 @@ Here, per copy (``write_signed``):
    attributes: PAdES B-T); the CMS goes into /Contents and the update is appended.
 
 B-LT and B-LTA (the DSS with chain and revocation data, then a document timestamp) are two
-further updates that pyHanko writes (``seal.extend_to_lta``).
+further updates laid the same way (``pades_lta``): the running digest goes on over them, so no
+byte of the copy is read or hashed twice (the layout itself is ``pdf_update``).
 
 pyHanko's validator checks the result (``seal.validate_sealed``).
 """
@@ -30,17 +31,14 @@ pyHanko's validator checks the result (``seal.validate_sealed``).
 from __future__ import annotations
 
 import asyncio
-import binascii
 import hashlib
 import mmap
 import os
 import re
 import threading
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pikepdf
@@ -52,13 +50,11 @@ from pyhanko.sign.signers import Signer
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
 from archive.trusted_time import TimestampAuthority
+from dissemination.pdf_update import FileState, Objects, Placeholder, Update, lay_out
 
 DIGEST = "sha256"
-BYTE_RANGE_WIDTH = 40  # "0 a b c" padded: room for three 10-digit offsets
 TAIL = 2048  # bytes read from the end of the base to find its startxref
 TOKEN_ROOM = 12288  # bytes reserved for a signature timestamp token
-COMPRESS_OVER = 256  # unfiltered streams of the update larger than this are deflated (stamp, fonts)
-COMPRESS_LEVEL = 6
 FIELD_FLAGS = 132  # widget: Print | Locked
 
 Rect = tuple[float, float, float, float]
@@ -112,6 +108,31 @@ class _FileDigest:
     def __exit__(self, *exc: object) -> None:
         self._worker.join()
         self.handle.close()
+
+
+class _BackgroundCopy:
+    """``_FileDigest.copy_to`` on a worker thread (``sendfile`` releases the GIL): with a TSA
+    the copy runs while the caller waits for its answers, which need the base's digest first
+    and so cannot overlap the hashing. ``join`` before ``fd`` is closed."""
+
+    def __init__(self, source: _FileDigest, fd: int) -> None:
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._copy, args=(source, fd), name="pades-copy", daemon=True)
+        self._worker.start()
+
+    def _copy(self, source: _FileDigest, fd: int) -> None:
+        try:
+            source.copy_to(fd)
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def join(self) -> None:
+        self._worker.join()
+
+    def result(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
 
 
 class CmsTemplate:
@@ -204,24 +225,41 @@ class Revision:
 
 
 Revise = Callable[[pikepdf.Pdf, pikepdf.Pdf], Revision]
+Extend = Callable[[FileState, Update, "hashlib._Hash"], bytes]
+"""Further updates after the signed one (``pades_lta``): given the file as it then stands, the
+signed update and the SHA-256 of every byte so far (to go on with), their bytes."""
 
 
 def write_signed(base: Path, dest: Path, spec: SignatureSpec, signed_at: datetime,
-                 revise: Revise | None = None) -> Path:
+                 revise: Revise | None = None, extend: Extend | None = None) -> Path:
     """Write ``base`` unchanged to ``dest`` (via a temporary name) with one incremental update:
-    ``revise``'s changes, a visible signature field and its PAdES B-B signature."""
+    ``revise``'s changes, a visible signature field and its PAdES signature; then what ``extend``
+    adds (B-LTA)."""
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
         with _FileDigest(base) as source:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            copy: _BackgroundCopy | None = None
             try:
-                source.copy_to(fd)
-                update = _build_update(source, spec, signed_at, revise)
-                digest = source.result()
-                digest.update(update.data[:update.contents_start])
-                digest.update(update.data[update.contents_end:])
-                _write_all(fd, update.fill(spec.cms.sign(digest.digest(), spec.tsa)))
+                if spec.tsa is None:
+                    source.copy_to(fd)  # while the worker hashes
+                update, state = _build_update(source, spec, signed_at, revise)
+                running = source.result()
+                if spec.tsa is not None:
+                    copy = _BackgroundCopy(source, fd)  # while the TSA answers
+                running.update(update.data[:update.contents_start])
+                signed = running.copy()
+                signed.update(update.data[update.contents_end:])
+                data = update.fill(spec.cms.sign(signed.digest(), spec.tsa))
+                if extend is not None:
+                    running.update(data[update.contents_start:])
+                    data += extend(state.after(update), update, running)
+                if copy is not None:
+                    copy.result()
+                _write_all(fd, data)
             finally:
+                if copy is not None:
+                    copy.join()  # never close fd under a running copy
                 os.close(fd)
         os.replace(tmp, dest)
     finally:
@@ -235,22 +273,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-# --- the incremental update ------------------------------------------------------------------
-
-@dataclass
-class _Update:
-    data: bytearray
-    contents_start: int  # offset of "<" of /Contents in data
-    contents_end: int  # offset just after its ">"
-
-    def fill(self, cms: bytes) -> bytes:
-        hexed = binascii.hexlify(cms).upper()
-        room = self.contents_end - self.contents_start - 2
-        if len(hexed) > room:
-            raise ValueError(f"signature of {len(cms)} bytes does not fit the {room // 2} reserved")
-        self.data[self.contents_start + 1:self.contents_start + 1 + len(hexed)] = hexed
-        return bytes(self.data)
-
+# --- the signed update -----------------------------------------------------------------------
 
 def _base_xref(source: _FileDigest) -> tuple[int, bool]:
     """Offset of the base's last xref section and whether it is a stream (else a table)."""
@@ -263,9 +286,11 @@ def _base_xref(source: _FileDigest) -> tuple[int, bool]:
     return offset, not os.pread(fd, 4, offset).startswith(b"xref")
 
 
-def _build_update(source: _FileDigest, spec: SignatureSpec, signed_at: datetime, revise: Revise | None) -> _Update:
+def _build_update(source: _FileDigest, spec: SignatureSpec, signed_at: datetime,
+                  revise: Revise | None) -> tuple[Update, FileState]:
     """Read the base (never modify it: qpdf would load its whole object table to hand out a new
-    number) and lay out the update's objects around a scratch Pdf of new ones."""
+    number) and lay out the update's objects around a scratch Pdf of new ones; also the base's
+    state, from which a further update goes on."""
     prev, xref_stream = _base_xref(source)
     scratch = pikepdf.new()
     with pikepdf.open(source.handle) as base:
@@ -280,16 +305,46 @@ def _build_update(source: _FileDigest, spec: SignatureSpec, signed_at: datetime,
             P=page_ref, Rect=Array(list(rect)), V=sig, AP=Dictionary(N=appearance)))
         aliases = {page_ref.objgen: page.obj.objgen[0]}
         aliases.update({obj.objgen: number for number, obj in revision.objects.items()})
-        out = _Objects(base, int(base.trailer.Size), aliases)
+        out = Objects(base, int(base.trailer.Size), aliases)
         sig_number = out.number(sig, written_by_hand=True)
         objects = {number: out.indirect(obj) for number, obj in revision.objects.items()}
-        objects[page.obj.objgen[0]] = out.indirect(page.obj, {"/Annots": [*page.obj.get("/Annots", ()), widget]})
-        objects[base.Root.objgen[0]] = out.indirect(
-            base.Root, {**revision.catalog, "/AcroForm": _acroform(base.Root, widget)})
+        state = _base_state(base, out, revision, page, widget, (source.size, prev, xref_stream))
+        objects[state.page] = state.page_object()
+        objects[state.root] = state.catalog_object()
         objects.update(out.drain())
-        trailer = _trailer_entries(base, signed_at, spec)
-    return _assemble(objects, sig_number, _sig_dict(spec, signed_at), spec.reserved, source.size,
-                     (prev, xref_stream), trailer)
+        state = replace(state, size=out.next)
+    placeholder = Placeholder(sig_number, *_sig_dict(spec, signed_at), spec.reserved)
+    return lay_out(objects, state, placeholder), state
+
+
+def _base_state(base: pikepdf.Pdf, out: Objects, revision: Revision, page: pikepdf.Page, widget: pikepdf.Object,
+                where: tuple[int, int, bool]) -> FileState:
+    """The base with ``revision``'s catalog changes and the seal's field (SigFlags
+    SignaturesExist|AppendOnly), serialised: the signed update writes it, later ones extend it."""
+    root = base.Root
+    form = dict(root.AcroForm.items()) if "/AcroForm" in root else {}
+    extensions = root.get("/Extensions")
+    old_id = base.trailer.get("/ID")
+    length, prev, xref_stream = where
+    return FileState(
+        length=length, prev=prev, size=int(base.trailer.Size), xref_stream=xref_stream, root=root.objgen[0],
+        catalog=out.entries(root, {**revision.catalog, "/AcroForm": None, "/Extensions": None}),
+        acroform={k: out.value(v) for k, v in form.items() if k not in ("/Fields", "/SigFlags")},
+        fields=tuple(out.value(f) for f in [*form.get("/Fields", ()), widget]),
+        extensions=None if extensions is None else out.entries(extensions),
+        page=page.obj.objgen[0], page_entries=out.entries(page.obj, {"/Annots": None}),
+        annots=tuple(out.value(a) for a in [*page.obj.get("/Annots", ()), widget]),
+        trailer={"/Root": root.unparse(), **({"/Info": base.trailer.Info.unparse()} if "/Info" in base.trailer else {})},
+        first_id=bytes(old_id[0]) if old_id is not None and len(old_id) == 2 else b"",
+        version=max(_version(base.pdf_version), _version(str(root.get("/Version", "/1.0"))[1:])))
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        return (1, 0)
 
 
 def _first_page(pdf: pikepdf.Pdf) -> pikepdf.Page:
@@ -300,73 +355,6 @@ def _first_page(pdf: pikepdf.Pdf) -> pikepdf.Page:
     return pikepdf.Page(node)
 
 
-def _acroform(root: pikepdf.Object, widget: pikepdf.Object) -> dict:
-    """The catalog's /AcroForm with the signature field added and SigFlags SignaturesExist|AppendOnly."""
-    form = dict(root.AcroForm.items()) if "/AcroForm" in root else {}
-    return {**form, "/Fields": [*form.get("/Fields", ()), widget], "/SigFlags": 3}
-
-
-class _Objects:
-    """Serialises objects of the update: those of the written file keep their numbers, new ones
-    (from the scratch Pdf) are numbered from the file's /Size on as they are first referenced."""
-
-    def __init__(self, base: pikepdf.Pdf, first_new: int, aliases: dict[tuple[int, int], int]) -> None:
-        self._base = base
-        self._next = first_new
-        self._numbers = dict(aliases)
-        self._pending: list[pikepdf.Object] = []
-        self._by_hand: set[tuple[int, int]] = set()
-
-    def number(self, obj: pikepdf.Object, written_by_hand: bool = False) -> int:
-        if obj.is_owned_by(self._base):
-            return obj.objgen[0]
-        key = obj.objgen
-        if key not in self._numbers:
-            self._numbers[key], self._next = self._next, self._next + 1
-            (self._by_hand.add(key) if written_by_hand else self._pending.append(obj))
-        return self._numbers[key]
-
-    def drain(self) -> dict[int, bytes]:
-        """Every new object referenced so far, and those they reference, serialised."""
-        written = {}
-        while self._pending:
-            obj = self._pending.pop()
-            written[self._numbers[obj.objgen]] = self.indirect(obj)
-        return written
-
-    def indirect(self, obj: pikepdf.Object, changes: dict | None = None) -> bytes:
-        head = b"%d 0 obj\n" % self.number(obj)
-        if isinstance(obj, pikepdf.Stream):
-            data, entries = obj.read_raw_bytes(), dict(obj.stream_dict.items())
-            if "/Filter" not in entries and len(data) > COMPRESS_OVER:
-                data, entries["/Filter"] = zlib.compress(data, COMPRESS_LEVEL), Name.FlateDecode
-            entries["/Length"] = len(data)
-            return head + self.value(entries) + b"\nstream\n" + data + b"\nendstream\nendobj\n"
-        entries = {key: value for key, value in {**dict(obj.items()), **(changes or {})}.items() if value is not None}
-        return head + self.value(entries) + b"\nendobj\n"
-
-    def value(self, obj) -> bytes:
-        if isinstance(obj, bool):
-            return b"true" if obj else b"false"
-        if isinstance(obj, int):
-            return b"%d" % obj
-        if isinstance(obj, Decimal | float):
-            return format(Decimal(obj), "f").encode()
-        if obj is None:
-            return b"null"
-        if isinstance(obj, dict):
-            return b"<<" + b"".join(Name(k).unparse() + b" " + self.value(v) + b" " for k, v in obj.items()) + b">>"
-        if isinstance(obj, list | tuple):
-            return b"[" + b" ".join(map(self.value, obj)) + b"]"
-        if obj.is_indirect:
-            return b"%d 0 R" % self.number(obj)
-        if isinstance(obj, pikepdf.Dictionary):
-            return self.value(dict(obj.items()))
-        if isinstance(obj, pikepdf.Array):
-            return self.value(list(obj))
-        return obj.unparse()  # names, strings
-
-
 def _sig_dict(spec: SignatureSpec, signed_at: datetime) -> tuple[bytes, bytes, bytes]:
     """The signature dictionary in three parts around the /ByteRange numbers and /Contents."""
     head = b" ".join([
@@ -375,76 +363,3 @@ def _sig_dict(spec: SignatureSpec, signed_at: datetime) -> tuple[bytes, bytes, b
         b"/Reason", String(spec.reason).unparse(), b"/Location", String(spec.location).unparse(),
         b"/ByteRange ["])
     return head, b"] /Contents ", b" >>"
-
-
-def _trailer_entries(base: pikepdf.Pdf, signed_at: datetime, spec: SignatureSpec) -> dict[str, bytes]:
-    """/Root, /Info and a new second /ID (the first stays: it names the document, not the revision)."""
-    entries = {"/Root": base.Root.unparse()}
-    if "/Info" in base.trailer:
-        entries["/Info"] = base.trailer.Info.unparse()
-    old = base.trailer.get("/ID")
-    first = bytes(old[0]) if old is not None and len(old) == 2 else b""
-    second = hashlib.md5(first + signed_at.isoformat().encode() + spec.field_name.encode()
-                         + os.urandom(16)).digest()
-    entries["/ID"] = Array([String(first or second), String(second)]).unparse()
-    return entries
-
-
-def _assemble(objects: dict[int, bytes], sig_number: int, sig_parts: tuple[bytes, bytes, bytes], reserved: int,
-              base_size: int, base_xref: tuple[int, bool], trailer: dict[str, bytes]) -> _Update:
-    """Lay out objects, signature dictionary and xref; /ByteRange is filled in, /Contents reserved."""
-    data = bytearray(b"\n")
-    offsets: dict[int, int] = {}
-    for number in sorted(objects):
-        offsets[number] = base_size + len(data)
-        data += objects[number]
-    head, middle, end = sig_parts
-    offsets[sig_number] = base_size + len(data)
-    data += b"%d 0 obj\n" % sig_number + head
-    byte_range_at = len(data)
-    data += b" " * BYTE_RANGE_WIDTH + middle
-    contents_start = len(data)
-    data += b"<" + b"0" * (2 * reserved) + b">"
-    contents_end = len(data)
-    data += end + b"\nendobj\n"
-    data += _xref_section(offsets, base_size + len(data), *base_xref, trailer)
-    total = base_size + len(data)
-    numbers = f"0 {base_size + contents_start} {base_size + contents_end} {total - base_size - contents_end}"
-    data[byte_range_at:byte_range_at + BYTE_RANGE_WIDTH] = numbers.encode().ljust(BYTE_RANGE_WIDTH)
-    return _Update(data=data, contents_start=contents_start, contents_end=contents_end)
-
-
-def _xref_section(offsets: dict[int, int], at: int, prev: int, xref_stream: bool,
-                  trailer: dict[str, bytes]) -> bytes:
-    """An xref table or stream for ``offsets`` starting at file offset ``at``, then the trailer."""
-    entries = dict(offsets)
-    if xref_stream:
-        number = max(entries) + 1
-        entries[number] = at
-    size = max(entries) + 1
-    runs = _runs(sorted(entries))
-    extra = b"".join(b" " + key.encode() + b" " + value for key, value in trailer.items())
-    if not xref_stream:
-        lines = [b"xref\n"]
-        for first, count in runs:
-            lines.append(b"%d %d\n" % (first, count))
-            lines += [b"%010d 00000 n\r\n" % entries[n] for n in range(first, first + count)]
-        return (b"".join(lines) + b"trailer\n<< /Size %d /Prev %d" % (size, prev) + extra
-                + b" >>\nstartxref\n%d\n%%%%EOF\n" % at)
-    width = max(4, (max(entries.values()).bit_length() + 7) // 8)
-    rows = b"".join(b"\x01" + entries[n].to_bytes(width, "big") + b"\x00\x00"
-                    for first, count in runs for n in range(first, first + count))
-    index = b" ".join(b"%d %d" % run for run in runs)
-    return (b"%d 0 obj\n<< /Type /XRef /Size %d /Prev %d /Index [%s] /W [1 %d 2] /Length %d"
-            % (number, size, prev, index, width, len(rows)) + extra
-            + b" >>\nstream\n" + rows + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at)
-
-
-def _runs(numbers: list[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for n in numbers:
-        if runs and runs[-1][0] + runs[-1][1] == n:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
-        else:
-            runs.append((n, 1))
-    return runs

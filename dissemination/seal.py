@@ -16,9 +16,9 @@ look-alike; ``ensure_dissemination_keys`` still makes a lone self-signed pair fo
 tests. Keys are read from the paths given, never copied into storage or printed.
 
 Long-term validation (``LtaContext``): the signature's CMS gets a timestamp token over its
-value inside the fast update (``pades``), then pyHanko appends the DSS (the chain, the CRL,
-the TSA's chain) and a document timestamp over the whole file: two small updates, each of
-which hashes the file once more.
+value inside the fast update (``pades``), then two more updates laid the same way
+(``pades_lta``): the DSS (the seal's chain, the CRLs, the TSA's chain) and a document
+timestamp over the whole file, whose digest continues the copy's running hash.
 
 Signing is not byte-reproducible: the signing time comes from the clock and ECDSA
 signatures are randomised. Issued DIPs are therefore kept as issued; regenerating one
@@ -28,7 +28,6 @@ reproduces the unsigned bytes only.
 from __future__ import annotations
 
 import io
-import logging
 import math
 import os
 from datetime import UTC, datetime, timedelta
@@ -45,10 +44,8 @@ from pyhanko.keys import load_cert_from_pemder
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from asn1crypto import crl as asn1_crl
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
-from pyhanko.sign.validation import add_validation_info, validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 from reportlab.lib.colors import Color
@@ -57,6 +54,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from archive.trusted_time import TimestampAuthority
 from dissemination import pades
+from dissemination.pades_lta import LtaExtender
 from dissemination.watermark import FONT_NAME, LATIN_FONT_NAME, _cjk_glyphs
 from schemas.errors import ConfigurationError
 
@@ -69,7 +67,6 @@ TIME_BAND = 12.0  # points under the seal for the signing time
 TIME_SIZE = 6.5
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"
 TIME_GLYPHS = "0123456789-:+ "  # every character TIME_FORMAT can print
-LTA_CHUNK = 8 << 20  # pyHanko hashes the whole file for the document timestamp; its default 4 KiB reads cost tenfold
 
 
 class SealStatus(BaseModel):
@@ -230,25 +227,16 @@ class Sealer:
         self._drawing = seal_image(_common_name(cert_path))
         self._drawing_pdf = pikepdf.open(io.BytesIO(self._drawing.pdf))
         self._seal_form = self._drawing_pdf.make_indirect(self._drawing_pdf.pages[0].as_form_xobject())
-        self._lta = lta
-        self._tsa = TimestampAuthority(lta.tsa_url) if lta else None
+        tsa = TimestampAuthority(lta.tsa_url) if lta else None
+        self._extend = LtaExtender(signer, tsa, lta_validation_context(lta)) if lta and tsa else None
         self.spec = pades.SignatureSpec(cms=_cms_template(signer), field_name=FIELD_NAME, reason=reason,
-                                        location=location, appearance=self._appearance, tsa=self._tsa)
+                                        location=location, appearance=self._appearance, tsa=tsa)
 
     def write(self, base: Path, dest: Path, revise: pades.Revise | None = None) -> Path:
         """Write ``base`` to ``dest`` sealed now, with ``revise``'s changes in the sealed update
-        (and, with a TSA, extended to B-LTA before it appears under ``dest``)."""
+        (and, with a TSA, the DSS and document timestamp updates of B-LTA after it)."""
         signed_at = datetime.now().astimezone().replace(microsecond=0)
-        if self._lta is None or self._tsa is None:
-            return pades.write_signed(base, dest, self.spec, signed_at, revise)
-        staging = dest.with_name(f".{dest.name}.lta")
-        try:
-            pades.write_signed(base, staging, self.spec, signed_at, revise)
-            extend_to_lta(staging, self._tsa, self._lta)
-            os.replace(staging, dest)
-        finally:
-            staging.unlink(missing_ok=True)
-        return dest
+        return pades.write_signed(base, dest, self.spec, signed_at, revise, self._extend)
 
     def _appearance(self, pdf: pikepdf.Pdf, page: pikepdf.Page, signed_at: datetime):
         """The widget's normal appearance: the seal drawing, the signing time centred under it."""
@@ -287,20 +275,6 @@ def lta_validation_context(lta: LtaContext) -> ValidationContext:
     others = [load_cert_from_pemder(str(p)) for p in lta.chain if p.is_file()]
     return ValidationContext(trust_roots=roots, crls=crls, other_certs=others, allow_fetching=False,
                              revocation_mode="soft-fail")
-
-
-def extend_to_lta(pdf: Path, tsa: TimestampAuthority, lta: LtaContext) -> None:
-    """B-T -> B-LTA in place: a DSS update with the validation data of the last signature and of
-    its timestamp (the TSA's chain, which the document timestamp shares), then a document
-    timestamp as the last update, so that it covers the whole file."""
-    # soft-fail is deliberate: revocation data come from files (the root's CRL); a TSA may publish none
-    logging.getLogger("pyhanko.sign.validation.dss").setLevel(logging.ERROR)
-    with pdf.open("r+b") as handle:
-        signature = PdfFileReader(handle, strict=False).embedded_signatures[-1]
-        add_validation_info(signature, lta_validation_context(lta), in_place=True, chunk_size=LTA_CHUNK)
-        handle.seek(0)
-        writer = IncrementalPdfFileWriter(handle, strict=False)
-        PdfTimeStamper(tsa.client).timestamp_pdf(writer, "sha256", in_place=True, chunk_size=LTA_CHUNK)
 
 
 def _status_detail(status: PdfSignatureStatus) -> str:

@@ -42,6 +42,7 @@ class AuditOutcome(BaseModel):
     failures: list[dict]
     repaired: int
     report: str
+    no_trusted_time: list[dict] = []  # AIP versions signed without a timestamp token: noted, not failed
 
 
 def _aip_id(object_id: str) -> str:
@@ -142,5 +143,7 @@ def audit(settings: Settings, mode: Literal["full", "sample", "signature"] = "fu
     record_audit(report, run_id, mode, str(json_path), settings)
     failures = [{"aip_id": _aip_id(f.object_id), "path": f.path, "kind": f.kind,
                  "expected": f.expected, "actual": f.actual} for f in report.findings]
+    untimed = [{"aip_id": _aip_id(u.object_id), "version": u.version, "path": u.path, "note": u.note}
+               for u in report.no_trusted_time]
     return AuditOutcome(run_id=run_id, checked=report.checked, ok=report.ok, failures=failures,
-                        repaired=len(report.repaired), report=str(json_path))
+                        repaired=len(report.repaired), report=str(json_path), no_trusted_time=untimed)

@@ -145,6 +145,29 @@ def test_a_station_without_certificate_is_taken_as_not_authenticated(world, tmp_
     shown = show_aip(settings, outcome.aips[0].aip_id)
     assert shown["submissions"][0]["source"].startswith(NOT_AUTHENTICATED)
     assert verify_aip(settings, outcome.aips[0].aip_id)["signature_time"] == "no trusted time"
+    _audit_marks_no_trusted_time(settings, [a.aip_id for a in outcome.aips])
+
+
+def _audit_marks_no_trusted_time(settings: Settings, aip_ids: list[str]) -> None:
+    """``juanzong audit`` (its JSON and its table) marks each version "no trusted time" and still passes."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import cli.main
+
+    cli.main.State.settings = settings
+    result = CliRunner().invoke(cli.main.app, ["audit", "--signature", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["failures"] == [] and answer["ok"] == answer["checked"] == len(aip_ids), answer
+    assert sorted((u["aip_id"], u["version"], u["note"]) for u in answer["no_trusted_time"]) == sorted(
+        (aip_id, "v1", "no trusted time") for aip_id in aip_ids)
+    report = json.loads(Path(answer["report"]).read_text(encoding="utf-8"))
+    assert len(report["no_trusted_time"]) == len(aip_ids)
+    table = CliRunner().invoke(cli.main.app, ["audit", "--signature"], env={"COLUMNS": "250"})
+    rows = [line for line in table.stdout.splitlines() if "no trusted time" in line]
+    assert table.exit_code == 0 and len(rows) == len(aip_ids) and f"{aip_ids[0]} v1" in table.stdout, table.output
 
 
 def test_renewal_adds_an_archive_timestamp_and_the_old_version_still_validates_later(world, tmp_path: Path) -> None:

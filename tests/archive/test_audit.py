@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from archive.audit import audit_store, write_audit_report
-from archive.signing import SIGNATURE_NAME
+from archive.signing import SIGNATURE_NAME, TimestampingSigner
 from archive.storage import ReplicatedStore, open_store
+from archive.trusted_time import TimestampAuthority
 from archive.verify import verify_object
 from tests.archive.conftest import store_make_bag, store_validate_root
 
@@ -117,3 +118,26 @@ def test_sample_mode_reads_the_requested_share_least_recently_checked_first(stor
     checked = {p: first.started for p in first.checked_paths}
     second = audit_store(store_filled, mode="sample", sample_percent=20, seed=1, last_checked=checked)
     assert not set(second.checked_paths) & set(first.checked_paths)
+
+
+def _bag(where: Path, signer, number: int) -> Path:
+    return store_make_bag(where, signer, {"METS.xml": f"<mets n='{number}'/>\n".encode(), "premis.xml": b"<premis/>\n",
+                                          "scans/0001.pdf": os.urandom(2_000)})
+
+
+def test_versions_signed_without_trusted_time_are_listed_and_fail_nothing(tmp_path: Path, sig_signer, tsa):
+    """Issue 15: each AIP version whose signature has no timestamp token is marked "no trusted
+    time" in the report; a timestamped version is not; the audit still passes."""
+    store = open_store(tmp_path / "primary")
+    timestamping = TimestampingSigner(sig_signer, TimestampAuthority(tsa.url))
+    store.commit(IDS[0], _bag(tmp_path / "untimed", sig_signer, 0), message="归档", agent="archivist")
+    store.commit(IDS[1], _bag(tmp_path / "timed", timestamping, 1), message="归档", agent="archivist")
+    store.commit(IDS[1], _bag(tmp_path / "timed-v2", sig_signer, 2), message="补充", agent="archivist")
+    report = audit_store(store, mode="signature")
+    assert report.findings == [] and report.ok == report.checked == 2
+    assert [(u.object_id, u.version, u.note) for u in report.no_trusted_time] == [
+        (IDS[0], "v1", "no trusted time"), (IDS[1], "v2", "no trusted time")]
+    assert all(u.path.endswith(SIGNATURE_NAME) and (store.root / u.path).is_file() for u in report.no_trusted_time)
+    json_path, html_path = write_audit_report(report, tmp_path / "reports")
+    assert [u["version"] for u in json.loads(json_path.read_text())["no_trusted_time"]] == ["v1", "v2"]
+    assert "No trusted time (2)" in html_path.read_text(encoding="utf-8")
