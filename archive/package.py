@@ -28,7 +28,7 @@ from archive.records import BuiltAip, CaseSubmission, SubmittedDocument
 from ingest.manifest import MANIFEST_NAME, BatchManifest, CaseMeta, FileEntry
 from ingest._exec import siegfried
 from ingest._exec.siegfried import Identification
-from ingest.records import PdfaValidation
+from ingest.records import PdfaValidation, UnsureSpan
 from ingest.validate.formats import identified_type
 from schemas.errors import InputRejected, JuanzongError
 
@@ -81,6 +81,7 @@ class PageRecord(_Frozen):
     confidence: float | None = None
     rotation: int = 0
     flags: tuple[str, ...] = ()
+    unsure: tuple[UnsureSpan, ...] = ()  # spans of the page text read under the review threshold
 
 
 class DocumentRecord(_Frozen):
@@ -275,7 +276,7 @@ def _add_submitted(builder: _Builder, document: SubmittedDocument, batch_id: str
         disclosable=entry.document.disclosable and entry.document.volume == "正卷",
         ocr=_ocr_record(document),
         pages=tuple(PageRecord(page=p.page, confidence=p.confidence, rotation=p.rotation,
-                               flags=tuple(p.flags)) for p in ocr.pages),
+                               flags=tuple(p.flags), unsure=p.unsure) for p in ocr.pages),
         original=original, pdfa=pdfa, text=text, version_added=0, version_updated=0)
 
 

@@ -17,6 +17,7 @@ from archive.catalog import session
 from archive.catalog.models import Aip, Document, Page
 from archive.catalog.record import record_event
 from archive.permissions import authorize
+from ingest.records import UnsureSpan
 from schemas.errors import InputRejected, NotFound
 
 REVIEW_FLAGS = ("low_confidence", "blank", "ocr_failed")
@@ -40,6 +41,7 @@ class ReviewItem(BaseModel):
     reviewed: bool
     ocr_status: str
     text: str = ""
+    unsure: tuple[UnsureSpan, ...] = ()  # spans of ``text`` read under the review threshold
     image_path: str = ""  # the scan as sent, by its path in the AIP's bag; the page is page ``page`` of it
 
 
@@ -119,4 +121,5 @@ def _item(s: Session, page: Page, doc: Document, *, with_text: bool) -> ReviewIt
         source_path=doc.source_path, title=doc.title, flags=tuple(page.flags or ()),
         confidence=page.confidence, reviewed=page.reviewed, ocr_status=doc.ocr_status,
         text=page.text if with_text else "",
+        unsure=tuple(UnsureSpan(**u) for u in page.unsure or ()) if with_text else (),
         image_path=f"data/original/{doc.source_path}")

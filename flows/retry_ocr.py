@@ -140,7 +140,7 @@ def _as_submitted(head: Path, doc: DocumentRecord) -> SubmittedDocument:
     """A stored document as the OCR stage would have handed it over (texts read back from the bag)."""
     texts = {t.page: (head / t.file.path).read_text("utf-8") for t in doc.text}
     pages = tuple(PageText(page=p.page, text=texts.get(p.page, ""), confidence=p.confidence,
-                           rotation=p.rotation, flags=p.flags) for p in doc.pages)
+                           rotation=p.rotation, flags=p.flags, unsure=p.unsure) for p in doc.pages)
     ocr = OcrResult(source_path=doc.entry.path, original=head / doc.original.path,
                     pdfa=head / doc.pdfa.path if doc.pdfa else None, pages=pages, **doc.ocr.model_dump())
     return SubmittedDocument(entry=doc.entry, ocr=ocr)

@@ -17,6 +17,15 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class UnsureSpan(_Frozen):
+    """``text[start:end]`` of a page was read with word confidence ``confidence`` (0-100, the
+    lowest of its words) under the review threshold: marked on the review page."""
+
+    start: int
+    end: int
+    confidence: int
+
+
 class PageText(_Frozen):
     """The recognised text of one page (1-based) and how sure the engine was."""
 
@@ -25,6 +34,7 @@ class PageText(_Frozen):
     confidence: float | None = None  # mean word confidence 0..100, None when not measured
     rotation: int = 0  # clockwise degrees the page was turned to read it upright
     flags: tuple[str, ...] = ()  # blank | rotated | low_confidence | ocr_failed
+    unsure: tuple[UnsureSpan, ...] = ()
 
 
 class PdfaValidation(_Frozen):

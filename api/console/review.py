@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from api.console.operations import Operations
 from api.console.web import Viewer, form_page, page, redirect, render
@@ -13,6 +14,30 @@ from archive.records import ocfl_id_for
 from config import Settings
 from flows._runtime import open_store
 from ingest._exec.pdftoppm import page_png
+
+
+class TextRun(BaseModel):
+    text: str
+    low: bool = False
+    conf: int | None = None
+
+
+def marked_text(item: review.ReviewItem) -> list[TextRun]:
+    """The page text cut into runs, the engine's unsure words as their own (marked) runs; empty
+    when the page has no unsure words, so the template shows the plain text."""
+    if not item.unsure:
+        return []
+    runs, at = [], 0
+    for span in sorted(item.unsure, key=lambda u: u.start):
+        if span.start < at or span.end > len(item.text):
+            return []  # spans that do not fit this text: show it unmarked rather than wrongly
+        if span.start > at:
+            runs.append(TextRun(text=item.text[at:span.start]))
+        runs.append(TextRun(text=item.text[span.start:span.end], low=True, conf=span.confidence))
+        at = span.end
+    if at < len(item.text):
+        runs.append(TextRun(text=item.text[at:]))
+    return runs
 
 
 def add_routes(router: APIRouter, settings: Settings, ops: Operations) -> None:
@@ -30,7 +55,7 @@ def add_routes(router: APIRouter, settings: Settings, ops: Operations) -> None:
             viewer: Viewer = Depends(page(settings, "review.read"))) -> Response:
         item = review.show(url, document_id, page_number)
         return render(request, "review_page.html", viewer=viewer, title_key="review.page_title", item=item,
-                      threshold=settings.ocr_confidence_threshold, words=[])
+                      threshold=settings.ocr_confidence_threshold, words=marked_text(item))
 
     @router.get("/review/{document_id}/{page_number}/image.png")
     def image(document_id: str, page_number: int,

@@ -151,6 +151,7 @@ class Page(SQLModel, table=True):
     text: str = ""
     confidence: float | None = None
     flags: list[str] = _json(list)  # blank | rotated | low_confidence | ocr_failed
+    unsure: list[dict] = _json(list)  # [{start, end, confidence}]: text read under the review threshold
     reviewed: bool = False
 
 

@@ -130,6 +130,7 @@ def _add_document(s: Session, store: OcflStore, object_id: str, record: CaseReco
                    ocr_status=doc.ocr.status))
     texts = {t.page: t.file.path for t in doc.text}
     pages = [Page(document_id=doc.document_id, page=p.page, confidence=p.confidence, flags=list(p.flags),
+                  unsure=[u.model_dump() for u in p.unsure],
                   text=store.path(object_id, texts[p.page]).read_text(encoding="utf-8") if p.page in texts else "")
              for p in doc.pages]
     if doc.ocr.status == "failed" and not doc.pages:  # as the ingest records it: each page waits for review

@@ -244,7 +244,7 @@ def record_document(s: Session, aip_id: str, batch_id: str, doc: SubmittedDocume
     s.flush()
     for p in ocr.pages:
         s.add(Page(document_id=doc.document_id, page=p.page, text=p.text,
-                   confidence=p.confidence, flags=list(p.flags)))
+                   confidence=p.confidence, flags=list(p.flags), unsure=[u.model_dump() for u in p.unsure]))
     if ocr.status == "failed" and not ocr.pages:  # unreadable as a whole: each page waits for review
         for n in range(1, entry.page_count + 1):
             s.add(Page(document_id=doc.document_id, page=n, text="", flags=["ocr_failed"]))

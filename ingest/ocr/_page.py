@@ -12,6 +12,8 @@ from ingest.ocr import _heap, _images, typography
 from ingest.ocr.engine import OcrEngine, Recognition
 from ingest.ocr.registry import get_engine
 from ingest.ocr.options import OcrOptions
+from ingest.ocr.unsure import unsure_spans
+from ingest.records import UnsureSpan
 
 ORIENTATION_CHECK_CONFIDENCE = 70.0  # upright text reads above this; sideways or upside down far below
 
@@ -40,6 +42,7 @@ class PageOutcome(BaseModel):
     rotation: int = 0  # clockwise degrees applied to read upright
     skew: float = 0.0  # counter-clockwise degrees the engine's copy was straightened by
     flags: tuple[str, ...] = ()
+    unsure: tuple[UnsureSpan, ...] = ()  # words read under the confidence threshold
     hocr: Path | None = None
     dpi: int = 0
     error: str | None = None
@@ -136,9 +139,10 @@ def _outcome(task: PageTask, reading: Recognition, rotation: int, skew: float, d
         unsure = reading.confidence < task.options.confidence_threshold
     if unsure:
         flags.append("low_confidence")
-    text = reading.text
+    text, unsure = reading.text, ()
     if task.options.typography and reading.hocr is not None:
         text = typography.repair_hocr(reading.hocr)
+        unsure = unsure_spans(reading.hocr, text, task.options.confidence_threshold)
     return PageOutcome(
         doc=task.doc,
         page=task.page,
@@ -147,6 +151,7 @@ def _outcome(task: PageTask, reading: Recognition, rotation: int, skew: float, d
         rotation=rotation,
         skew=skew,
         flags=tuple(flags),
+        unsure=unsure,
         hocr=reading.hocr,
         dpi=dpi,
     )

@@ -190,7 +190,7 @@ def assemble_document(plan: DocumentPlan, pages: Sequence[PageOutcome]) -> _Done
 def _result(plan: DocumentPlan, outcomes: list[PageOutcome], done: _Done, started: datetime,
             finished_at: datetime, meta: dict) -> OcrResult:
     pages = tuple(PageText(page=o.page, text=o.text, confidence=o.confidence, rotation=o.rotation,
-                           flags=o.flags) for o in outcomes)
+                           flags=o.flags, unsure=o.unsure) for o in outcomes)
     return OcrResult(source_path=plan.source_path, original=plan.original, pdfa=done.pdfa, pages=pages,
                      status="failed" if done.error else "done", error=done.error,
                      started_at=started, finished_at=finished_at, **meta)

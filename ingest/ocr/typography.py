@@ -27,8 +27,8 @@ from lxml import etree
 OPEN_QUOTE, CLOSE_QUOTE = "“", "”"
 TABLE_RULE = "|"
 _ROUND_CLOSED = re.compile(r"[〈<]([^〈〉《》()（）<>]{0,40})[)）]")
-_WORD_XPATH = ".//*[@class='ocrx_word']"
-_PAR_XPATH = "//*[@class='ocr_par']"
+WORD_XPATH = ".//*[@class='ocrx_word']"
+PAR_XPATH = "//*[@class='ocr_par']"
 
 
 def repair(chars: str) -> str:
@@ -77,10 +77,10 @@ def repair_hocr(hocr: Path) -> str:
     (paragraphs split by a blank line, lines by a newline, words as ``join_words`` joins them)."""
     tree = etree.parse(str(hocr))
     paragraphs = []
-    for par in tree.xpath(_PAR_XPATH):
-        words = par.xpath(_WORD_XPATH)
+    for par in tree.xpath(PAR_XPATH):
+        words = par.xpath(WORD_XPATH)
         _repair_words(words)
-        lines = [join_words([t for w in line.xpath(_WORD_XPATH) if (t := _text(w))]) for line in _lines(par)]
+        lines = [join_words([t for w in line.xpath(WORD_XPATH) if (t := word_text(w))]) for line in line_elements(par)]
         paragraphs.append("\n".join(line for line in lines if line))
     tree.write(str(hocr), encoding="utf-8", xml_declaration=True)
     return "\n\n".join(p for p in paragraphs if p) + "\n"
@@ -102,18 +102,18 @@ def _is_cjk(char: str) -> bool:
     return (0x2E80 <= code <= 0x9FFF) or (0xF900 <= code <= 0xFAFF) or (0xFF00 <= code <= 0xFFEF)
 
 
-def _lines(par) -> list:
+def line_elements(par) -> list:
     return par.xpath(".//*[contains(concat(' ', @class, ' '), ' ocr_line ') or @class='ocr_caption' "
                      "or @class='ocr_header' or @class='ocr_textfloat']")
 
 
-def _text(word) -> str:
+def word_text(word) -> str:
     return "".join(word.itertext()).strip()
 
 
 def _repair_words(words: Sequence) -> None:
     """Run the paragraph through the rules as one string and write each word's share back."""
-    texts = [_text(w) for w in words]
+    texts = [word_text(w) for w in words]
     fixed = _repair_marks("".join(texts))
     start = 0
     for word, text in zip(words, texts, strict=True):

@@ -86,3 +86,21 @@ def test_templates_hold_no_words_of_their_own():
 def test_every_message_has_both_languages():
     for key, texts in messages().items():
         assert texts.get("zh") and texts.get("en"), key
+
+
+def test_the_review_page_marks_the_words_read_under_the_threshold(as_role, targets, console_home):
+    """The engine's unsure words reach the review page as marks over the very characters it read,
+    with their confidence; the rest of the text is there unmarked, in order."""
+    from archive import review
+
+    item = review.show(console_home.settings.catalog_url, targets["fdoc"], int(targets["fpage"]))
+    assert item.unsure, "a page flagged at a 95 threshold has words read under it"
+    client, _ = as_role("archivist")
+    page = client.get(f"/console/review/{targets['fdoc']}/{targets['fpage']}")
+    assert page.status_code == 200
+    doc = lxml.html.fromstring(page.text)
+    marks = doc.xpath("//mark[@class='unsure']")
+    assert [m.text_content() for m in marks] == [item.text[u.start:u.end] for u in item.unsure]
+    assert all(str(u.confidence) in m.get("title") for m, u in zip(marks, item.unsure))
+    assert doc.xpath("//div[@class='ocr-text']/pre")[0].text_content() == item.text
+    assert doc.xpath("//pre/@aria-describedby") == ["unsure-legend"]

@@ -141,12 +141,19 @@ def _serve(cluster: Cluster) -> tuple[subprocess.Popen, str]:
 
 
 def _station_keys(cluster: Cluster, batches: list[Path]) -> list[str]:
-    """Each batch's station key (a station registered once, at its first batch)."""
+    """Each batch's station key, its manifest signed by the station (registered once, with its
+    certificate, at its first batch: the station API takes no unsigned manifest)."""
+    from archive.signing import ensure_dev_keys
+    from ingest.station_signature import sign_manifest
+
     keys: dict[str, str] = {}
     for batch in batches:
         station = json.loads((batch / "manifest.json").read_text("utf-8"))["station_id"]
+        key, cert = cluster.dir / "stations" / f"{station}.key", cluster.dir / "stations" / f"{station}.pem"
         if station not in keys:
-            keys[station] = cluster.cli("stations", "add", station)["api_key"]
+            ensure_dev_keys(key, cert, common_name=f"scanning station {station}")
+            keys[station] = cluster.cli("stations", "add", station, "--cert", str(cert))["api_key"]
+        sign_manifest(batch, key, cert)
     return [keys[json.loads((b / "manifest.json").read_text("utf-8"))["station_id"]] for b in batches]
 
 

@@ -1,0 +1,45 @@
+"""The unsure words of a page as spans of its text: what the review page marks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.ocr.typography import repair_hocr
+from ingest.ocr.unsure import unsure_spans
+
+WORD = "<span class='ocrx_word' title='bbox 0 0 10 10; x_wconf {conf}'>{text}</span>"
+
+
+def _hocr(path: Path, paragraphs: list[list[list[tuple[str, int]]]]) -> Path:
+    body = "".join(
+        "<p class='ocr_par'>" + "".join(
+            "<span class='ocr_line'>" + "".join(WORD.format(text=t, conf=c) for t, c in line) + "</span>"
+            for line in lines) + "</p>"
+        for lines in paragraphs)
+    path.write_text("<?xml version='1.0' encoding='UTF-8'?><html xmlns='http://www.w3.org/1999/xhtml'><body>"
+                    f"<div class='ocr_page'>{body}</div></body></html>", encoding="utf-8")
+    return path
+
+
+def _marked(text: str, spans) -> list[str]:
+    return [text[s.start:s.end] for s in spans]
+
+
+def test_unsure_words_are_spans_of_the_page_text_and_neighbours_join(tmp_path: Path) -> None:
+    hocr = _hocr(tmp_path / "p.hocr", [
+        [[("原", 95), ("告", 96), ("张", 40), ("三", 42), ("丰", 61), ("诉", 97)],
+         [("案号", 93), ("2024", 30), ("年", 91)]],
+        [[("No.", 20), ("4401", 90)]],
+    ])
+    text = repair_hocr(hocr)
+    assert text == "原告张三丰诉\n案号 2024 年\n\nNo. 4401\n"
+    spans = unsure_spans(hocr, text, 80)
+    assert _marked(text, spans) == ["张三丰", "2024", "No."]
+    assert [s.confidence for s in spans] == [40, 30, 20]  # a joined span keeps its least sure word's
+    assert unsure_spans(hocr, text, 10) == ()
+
+
+def test_no_spans_are_claimed_for_a_text_the_hocr_does_not_spell(tmp_path: Path) -> None:
+    hocr = _hocr(tmp_path / "p.hocr", [[[("判", 30), ("决", 95)]]])
+    assert _marked("判决\n", unsure_spans(hocr, "判决\n", 80)) == ["判"]
+    assert unsure_spans(hocr, "判决书\n", 80) == ()
