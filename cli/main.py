@@ -170,6 +170,9 @@ def show(aip_id: str, as_json: bool = JsonOpt) -> None:
     warnings = [[f"{p['code']} {p['reason']}", p["path"], f"recorded {p['expected']}", f"stored {p['actual']}"]
                 for p in res["head_problems"]]
     title = f"{res['case_number']} v{res['version']} (storage v{res['storage_version']})"
+    if res.get("status") == "disposed":
+        stone = res["tombstone"]
+        title = f"{res['case_number']} v{res['version']}: 已销毁 disposed of {stone['disposed_at']} by {stone['disposed_by']}"
     emit(res, as_json, _table(title, ["document", "volume", "disclosable", "pages"], rows + warnings),
          ExitCode.verification_failed if warnings else ExitCode.ok)
 

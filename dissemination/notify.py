@@ -91,6 +91,7 @@ _SUBJECTS = {
     "approved": "阅卷申请已批准 / your request was approved",
     "pending_approval": "阅卷申请待审批 / your request waits for an archivist",
     "refused": "阅卷申请未获批准 / your request was refused",
+    "withdrawn": "阅卷副本已撤回（案卷已销毁） / your reading copy was withdrawn: the case file was disposed of",
 }
 
 

@@ -3,6 +3,7 @@ refusal of a ``pending_approval`` request.
 
     pending_approval --approve--> approved --issue--> issued
     pending_approval --refuse (reason)--> refused
+    pending_approval | approved | issued --the case is disposed of (销毁)--> withdrawn
 
 Each decision is one catalog transaction: the request row (who decided, when) and a
 PREMIS-shaped ``access decision`` event. Issuing the copy is the flow's job and is passed
@@ -12,11 +13,13 @@ is notified once the outcome is final.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from archive.catalog import session
 from archive.catalog.models import (
@@ -173,6 +176,35 @@ def refuse(catalog_url: str, request_id: str, *, principal_id: str, reason: str,
     view = _decide(catalog_url, request_id, principal_id, "refused", reason.strip())
     notify_status(notifier, view)
     return view
+
+
+WITHDRAWABLE = ("pending_approval", "approved", "issued")
+
+
+def withdraw_for_disposal(catalog_url: str, case_number: str, *, by: str, when: datetime, dip_root: Path,
+                          notifier: Notifier) -> list[str]:
+    """Every open or issued request of a case being disposed of ends ``withdrawn``: the copies the
+    archive still holds for download (``dip_root/<request>``) are deleted, the signed links stop
+    working, the requester is told, and each withdrawal is a ``deletion`` event by ``by``. Copies
+    already downloaded are outside the archive; the issued-copy records stay, saying what went out.
+    Idempotent (a disposal cut short is run again)."""
+    with session(catalog_url) as s:
+        rows = s.exec(select(DisseminationRequest).where(DisseminationRequest.case_number == case_number,
+                                                         col(DisseminationRequest.status).in_(WITHDRAWABLE))).all()
+        for row in rows:
+            shutil.rmtree(dip_root / row.id, ignore_errors=True)
+            was = row.status
+            row.status, row.decided_by, row.decided_at = "withdrawn", by, when
+            row.reason = f"案卷已于 {when:%Y-%m-%d} 依鉴定销毁 / the case file was disposed of on {when:%Y-%m-%d}"
+            s.add(row)
+            record_event(s, "deletion", agent=by, object_path=f"dip/{row.id}", when=when,
+                         detail=f"{row.id} {case_number}: {was} request withdrawn, the case was disposed of"
+                                + ("; the copies held for download were deleted" if was == "issued" else ""))
+        s.commit()
+        views = [RequestView.of(row) for row in rows]
+    for view in views:
+        notify_status(notifier, view)
+    return [view.request_id for view in views]
 
 
 def _check_lengths(row: SQLModel) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from archive.catalog import session
-from archive.catalog.models import Aip, Document, Page
+from archive.catalog.models import Aip, Document, Page, Tombstone
 from archive.records import ocfl_id_for
 from archive.storage import Store
 from archive.verify import Finding, check_head, ocfl_of, verify_object
@@ -17,6 +18,7 @@ from config import Settings
 from archive.evidence import evidence_path, verify_evidence
 from archive.package import CASE_JSON, CaseRecord
 from archive.signing import SIGNATURE_NAME, SIGNED_FILE
+from archive.tombstone import verify_tombstone
 from archive.trusted_time import check_signature_timestamp, describe_time
 from flows._runtime import open_store, trusted_certificates, tsa_roots
 from flows.recorded_heads import recorded_heads
@@ -97,6 +99,10 @@ def show_aip(settings: Settings, aip_id: str) -> dict:
     ``head_problems``, so the archivist is never shown a version without being told."""
     aip = _aip(settings, aip_id)
     with session(settings.catalog_url) as s:
+        tombstone = s.get(Tombstone, aip_id)
+    if tombstone is not None:
+        return _disposed(settings, aip_id, aip.head_version, tombstone)
+    with session(settings.catalog_url) as s:
         docs = s.exec(select(Document).where(Document.aip_id == aip_id)
                       .order_by(Document.volume.desc(), Document.seq)).all()
         documents = []
@@ -112,6 +118,17 @@ def show_aip(settings: Settings, aip_id: str) -> dict:
     return {"aip_id": aip_id, "case_number": aip.case_number, "version": aip.head_version,
             **_storage_head(settings, aip_id), "submissions": _submissions(settings, aip_id),
             "documents": documents}
+
+
+def _disposed(settings: Settings, aip_id: str, version: int, tombstone: Tombstone) -> dict:
+    """A disposed-of AIP: no documents, and the signed tombstone saying what went, when, who and why
+    (its signature problems, if any, as head problems: the archivist must not take it on trust)."""
+    problems = verify_tombstone(settings.storage_root, aip_id, trusted_certificates(settings))
+    return {"aip_id": aip_id, "case_number": tombstone.case_number, "version": version, "status": "disposed",
+            "storage_version": None, "tombstone": json.loads(tombstone.body),
+            "head_problems": [{"code": p.code, "kind": "tombstone", "path": p.path, "expected": "a signed tombstone",
+                               "actual": "unverified", "reason": p.message} for p in problems],
+            "submissions": [], "documents": []}
 
 
 def _storage_head(settings: Settings, aip_id: str) -> dict:

@@ -9,7 +9,9 @@
 The tombstone is written before anything is removed: a disposal cut short (a crash, the
 search cluster down) is finished by running it again, which finds the tombstone and goes on.
 The case row, its versions and its events stay: they are the record that the case existed and
-how it ended. Issued reading copies are outside the archive and are not recalled.
+how it ended. Its reading requests end ``withdrawn``: the copies still held for download go and
+their links stop working (copies already downloaded are outside the archive; the issued-copy
+records say what went out).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from archive.tombstone import (
     write_tombstone,
 )
 from config import Settings
+from dissemination.notify import OutboxNotifier
+from dissemination.requests import withdraw_for_disposal
 from dissemination.search.registry import open_index
 from dissemination.template import template_path
 from flows._runtime import open_signer, open_store
@@ -52,6 +56,7 @@ class DisposalOutcome(BaseModel):
     disposed_at: str
     tombstone: str  # path in the storage root
     index_documents_removed: int
+    withdrawn_requests: list[str]
     resumed: bool
 
 
@@ -107,6 +112,12 @@ def remove_content(settings: Settings, aip_id: str) -> int:
 
 
 @task(cache_policy=NO_CACHE)
+def withdraw_copies(settings: Settings, body: TombstoneBody) -> list[str]:
+    return withdraw_for_disposal(settings.catalog_url, body.case_number, by=body.disposed_by, when=body.disposed_at,
+                                 dip_root=settings.dip_root, notifier=OutboxNotifier(settings.catalog_url))
+
+
+@task(cache_policy=NO_CACHE)
 def record_disposal(settings: Settings, body: TombstoneBody, signature: str) -> None:
     with session(settings.catalog_url) as s:
         documents = [d.document_id for d in s.exec(select(Document).where(Document.aip_id == body.aip_id)).all()]
@@ -139,8 +150,10 @@ def dispose_case(settings: Settings, case_number: str, by: str) -> DisposalOutco
         by = require_person(s, by, "retention.dispose", case_number)
     body, signature, resumed = write_tombstones(settings, case_number, by, today())
     removed = remove_content(settings, body.aip_id)
+    withdrawn = withdraw_copies(settings, body)
     record_disposal(settings, body, signature)
     return DisposalOutcome(case_number=case_number, aip_id=body.aip_id, archival_code=body.archival_code,
                            disposed_at=body.disposed_at.isoformat(), index_documents_removed=removed,
+                           withdrawn_requests=withdrawn,
                            tombstone=str(tombstone_dir(settings.storage_root) / f"{body.aip_id}.json"),
                            resumed=resumed)

@@ -56,7 +56,7 @@ import psycopg
 url, name = sys.argv[1], sys.argv[2]
 plain = url.replace("postgresql+psycopg://", "postgresql://")
 with psycopg.connect(plain, autocommit=True) as conn:
-    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.execute(f'CREATE DATABASE "{name}"')
 print(url.rsplit("/", 1)[0] + "/" + name)
 EOF
@@ -65,7 +65,8 @@ EOF
 up() {
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
-    local suffix; suffix="$(basename "$dir" | tr -c 'a-zA-Z0-9\n' '_' | tr 'A-Z' 'a-z')"
+    local suffix  # the folder's name and a digest of its path: two clusters on one server never share a database
+    suffix="$(basename "$dir" | tr -c 'a-zA-Z0-9\n' '_' | tr 'A-Z' 'a-z')_$(printf '%s' "$dir" | sha256sum | cut -c1-8)"
     local pg_server="${CLUSTER_PG_URL:-}"
     if [[ -z "$pg_server" ]]; then
         pg_server="$("$here/postgres.sh" start "$dir/pg")"

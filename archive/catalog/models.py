@@ -207,7 +207,7 @@ class DisseminationRequest(SQLModel, table=True):
     requester_id_hmac: str | None = Field(default=None, max_length=64)  # keyed hash of the whole ID; None before 0007
     role: str = Field(max_length=32)
     licence_number: str = Field(default="", max_length=64)  # a lawyer's 执业证号, to match their searches
-    status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved
+    status: str = Field(index=True, max_length=32)  # issued | pending_approval | refused | approved | withdrawn
     reason: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str | None = Field(default=None, max_length=128)  # the principal who asked (four eyes)

@@ -106,6 +106,38 @@ def test_a_case_not_due_cannot_be_appraised_for_disposal(old_archive: OldArchive
     assert refused.value.code == "E703" and "2061-01-01" in str(refused.value)
 
 
+def _issue_a_reading_copy(settings: Settings, case_number: str) -> str:
+    """A party's copy issued (and held for download) before the case falls to disposal."""
+    from dissemination.access import Requester
+    from flows.disseminate import ReadingRequest, disseminate
+    from ingest.sample import SAMPLE_READER
+
+    party = Requester(name=SAMPLE_READER["name"], id_number=SAMPLE_READER["id_number"], role="party")
+    out = disseminate(ReadingRequest(case_number=case_number, requester=party, out_dir=settings.dip_root),
+                      settings)
+    assert out.status == "issued" and (settings.dip_root / out.request_id).is_dir(), out
+    return out.request_id
+
+
+def _assert_withdrawn(settings: Settings, request_id: str, withdrawn: list[str]) -> None:
+    """Disposal withdraws the copy the archive still held: folder gone, request withdrawn (so its
+    link is refused), the requester told, a deletion event; the record of what went out stays."""
+    from archive.catalog.models import IssuedCopy, Notification, PreservationEvent
+    from dissemination.requests import get_request
+
+    assert withdrawn == [request_id]
+    assert not (settings.dip_root / request_id).exists()
+    view = get_request(settings.catalog_url, request_id)
+    assert view.status == "withdrawn" and "销毁" in view.reason
+    with session(settings.catalog_url) as s:
+        assert s.exec(select(IssuedCopy).where(IssuedCopy.request_id == request_id)).all()
+        told = s.exec(select(Notification).where(Notification.request_id == request_id)).all()
+        assert any("撤回" in n.subject for n in told)
+        events = s.exec(select(PreservationEvent).where(PreservationEvent.event_type == "deletion",
+                                                        PreservationEvent.object_path == f"dip/{request_id}")).all()
+        assert [e.agent.split(" ")[0] for e in events] == [ARCHIVIST]
+
+
 def test_a_held_case_cannot_be_disposed_of_then_after_release_and_approval_it_is(old_archive: OldArchive) -> None:
     from flows.audit_fixity import audit
     from flows.dispose_case import dispose_case
@@ -134,10 +166,12 @@ def test_a_held_case_cannot_be_disposed_of_then_after_release_and_approval_it_is
         dispose_case(settings, case_number, ARCHIVIST)
     assert held_again.value.code == "E704" and primary.head(object_id)
     _commit(settings, retention.release_hold, case_number, by=AUDITOR, reason="保全解除")
+    issued = _issue_a_reading_copy(settings, case_number)
 
     out = dispose_case(settings, case_number, ARCHIVIST)
 
     assert out.index_documents_removed > 0 and not out.resumed
+    _assert_withdrawn(settings, issued, out.withdrawn_requests)
     assert primary.head(object_id) is None and replica.head(object_id) is None
     assert not primary.object_dir(object_id).exists() and not replica.object_dir(object_id).exists()
     assert _hits(settings, case_number) == 0
@@ -152,6 +186,11 @@ def test_a_held_case_cannot_be_disposed_of_then_after_release_and_approval_it_is
     assert [who.split(" ")[0] for who in (body.appraised_by, body.approved_by, body.disposed_by)] == [ARCHIVIST, AUDITOR, ARCHIVIST]
     assert body.due_date == "2021-01-01" and body.files > 0 and "期满" in body.reason
     assert verify_tombstone(settings.storage_root, aip, trusted_certificates(settings)) == []
+    from flows.aip_queries import show_aip
+
+    shown = show_aip(settings, aip)  # what an archivist asking for the AIP now sees: the tombstone
+    assert shown["status"] == "disposed" and shown["documents"] == [] and shown["head_problems"] == []
+    assert TombstoneBody.model_validate(shown["tombstone"]) == body
     assert verify_log(settings.home / "log").ok
     events = [json.loads(raw)["event"] for _, raw in read_entries(settings.home / "log")]
     assert [e["event_type"] for e in events if e["aip_id"] == aip][-1] == "deaccession"
