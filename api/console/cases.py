@@ -20,7 +20,8 @@ from archive.records import ocfl_id_for
 from archive.signing import SIGNATURE_NAME, signature_info
 from config import Settings
 from dissemination.search_access import search_as
-from flows._runtime import open_store
+from archive.trusted_time import check_signature_timestamp
+from flows._runtime import open_store, tsa_roots
 from schemas.errors import NotFound
 
 
@@ -34,10 +35,15 @@ def version_signature(settings: Settings, aip_id: str, version: int) -> dict:
     """Who signed a version and when they said so (``verify`` checks it; this only reads it)."""
     store = open_store(settings)
     try:
-        cert, when = signature_info(store.path(ocfl_id_for(aip_id), SIGNATURE_NAME, version).read_bytes())
+        signature = store.path(ocfl_id_for(aip_id), SIGNATURE_NAME, version).read_bytes()
+        cert, when = signature_info(signature)
     except (OSError, ValueError, KeyError) as exc:
         return {"ok": False, "detail": str(exc)[:200]}
-    return {"ok": True, "subject": cert.subject.rfc4514_string(), "signed_at": when}
+    stamp = check_signature_timestamp(signature, tsa_roots(settings))
+    time = {"state": "none"} if stamp is None else {
+        "state": "valid" if stamp.valid else "untrusted" if stamp.intact else "broken",
+        "at": stamp.time, "tsa": stamp.tsa, "detail": stamp.detail}
+    return {"ok": True, "subject": cert.subject.rfc4514_string(), "signed_at": when, "time": time}
 
 
 def check4_reports(settings: Settings, aip_id: str) -> list[dict]:

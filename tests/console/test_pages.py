@@ -104,3 +104,12 @@ def test_the_review_page_marks_the_words_read_under_the_threshold(as_role, targe
     assert all(str(u.confidence) in m.get("title") for m, u in zip(marks, item.unsure))
     assert doc.xpath("//div[@class='ocr-text']/pre")[0].text_content() == item.text
     assert doc.xpath("//pre/@aria-describedby") == ["unsure-legend"]
+
+
+def test_each_version_on_the_case_page_says_whether_it_has_trusted_time(as_role, targets):
+    """This archive has no TSA: every version says so, never passing the signer's own clock off as proof."""
+    client, _ = as_role("auditor")
+    page = client.get(f"/console/cases/{targets['aip']}")
+    doc = lxml.html.fromstring(page.text)
+    rows = doc.xpath("//section[@aria-labelledby='h-versions']//tbody/tr")
+    assert rows and all(r.xpath("td")[-1].text_content().strip() == messages()["cases.time.none"]["zh"] for r in rows)
