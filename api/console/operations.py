@@ -1,5 +1,6 @@
 """Long operations started from the console — audit, reindex, OCR retry, a released batch's
-ingest — run as flow runs in the background; their page shows state, elapsed time and outcome.
+ingest — run as flow runs in the background; their page shows state, elapsed time, the stage
+and how many items of how many (``flows.progress`` reports), and the outcome.
 
 Each start and end is a preservation event naming the person, so the log tells who started
 what even after the process restarts (the list itself lives in this process).
@@ -8,6 +9,7 @@ what even after the process restarts (the list itself lives in this process).
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 import time
 import uuid
 from collections.abc import Callable
@@ -18,16 +20,21 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from api.console.i18n import messages, translate
 from api.console.web import Viewer, form_page, page, redirect, render
 from archive.catalog import session
 from archive.catalog.record import record_event
 from config import Settings
+from flows import progress as flow_progress
 from schemas.errors import InputRejected, NotFound
 
 Kind = Literal["audit-full", "audit-sample", "reindex", "ocr-retry", "ingest"]
 ACTIONS: dict[str, str] = {"audit-full": "audit.run", "audit-sample": "audit.run",
                            "reindex": "operation.run", "ocr-retry": "operation.run",
                            "ingest": "quarantine.decide"}
+
+
+_running: ContextVar[str | None] = ContextVar("console_operation", default=None)
 
 
 class Operation(BaseModel):
@@ -39,6 +46,10 @@ class Operation(BaseModel):
     finished_at: float | None = None
     state: Literal["running", "completed", "failed"] = "running"
     summary: str = ""
+    stage: str = ""  # the flow's latest progress report: stage, done of total unit
+    done: int = 0
+    total: int = 0
+    unit: str = ""
 
     @property
     def elapsed(self) -> float:
@@ -53,6 +64,7 @@ class Operations:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="console-op")
         self._ops: dict[str, Operation] = {}
         self._lock = threading.Lock()
+        flow_progress.listen(self._progress)
 
     def start(self, kind: str, viewer: Viewer, job: Callable[[], str], target: str = "") -> Operation:
         op = Operation(id=uuid.uuid4().hex[:12], kind=kind, target=target, started_by=viewer.principal_id,
@@ -63,13 +75,28 @@ class Operations:
         return op
 
     def _run(self, op: Operation, job: Callable[[], str]) -> None:
+        token = _running.set(op.id)
         try:
-            done = op.model_copy(update={"state": "completed", "summary": job()})
+            update = {"state": "completed", "summary": job()}
         except Exception as exc:  # the operation's page shows why it failed
-            done = op.model_copy(update={"state": "failed", "summary": f"{type(exc).__name__}: {exc}"[:500]})
-        done = done.model_copy(update={"finished_at": time.time()})
+            update = {"state": "failed", "summary": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            _running.reset(token)
+        done = self.get(op.id).model_copy(update=update | {"finished_at": time.time()})
         self._set(done)
         self._event(done, done.state)
+
+    def _progress(self, report: flow_progress.Progress) -> None:
+        """A flow's report, given to the operation it runs in (Prefect carries the context into the
+        threads it starts; from any other thread, to the one operation running, if only one is)."""
+        with self._lock:
+            op_id = _running.get()
+            running = [o.id for o in self._ops.values() if o.state == "running"]
+            if op_id is None and len(running) == 1:
+                op_id = running[0]
+            if op_id in self._ops:
+                self._ops[op_id] = self._ops[op_id].model_copy(update={
+                    "stage": report.stage, "done": report.done, "total": report.total, "unit": report.unit})
 
     def _set(self, op: Operation) -> None:
         with self._lock:
@@ -92,6 +119,19 @@ class Operations:
     def all(self) -> list[Operation]:
         with self._lock:
             return sorted(self._ops.values(), key=lambda o: o.started_at, reverse=True)
+
+
+def progress_text(op: Operation, lang: str) -> str:
+    """``审计：3 / 7 个 AIP``: the latest report in the viewer's language ("-" before the first)."""
+    if not op.stage:
+        return "-"
+
+    def word(kind: str, value: str) -> str:
+        key = f"progress.{kind}.{value}"
+        return translate(key, lang) if key in messages() else value
+
+    return translate("operations.progress_value", lang, stage=word("stage", op.stage), done=op.done,
+                     total=op.total, unit=word("unit", op.unit))
 
 
 def jobs(settings: Settings) -> dict[str, Callable[[str], str]]:
@@ -141,10 +181,12 @@ def add_routes(router: APIRouter, settings: Settings, ops: Operations) -> None:
 
     @router.get("/operations/{op_id}")
     def one(request: Request, op_id: str, viewer: Viewer = Depends(page(settings, "audit.read"))) -> Response:
+        op = ops.get(op_id)
         return render(request, "operation.html", viewer=viewer, title_key="operations.one_title",
-                      op=ops.get(op_id))
+                      op=op, progress=progress_text(op, viewer.lang))
 
     @router.get("/operations/{op_id}/state")
     def state(op_id: str, viewer: Viewer = Depends(page(settings, "audit.read"))) -> JSONResponse:
         op = ops.get(op_id)
-        return JSONResponse(op.model_dump() | {"elapsed": round(op.elapsed, 1)})
+        return JSONResponse(op.model_dump() | {"elapsed": round(op.elapsed, 1),
+                                               "progress": progress_text(op, viewer.lang)})

@@ -12,6 +12,11 @@ document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     fetch(facts.dataset.operation, {credentials: "same-origin"}).then(function (r) { return r.json(); })
       .then(function (s) {
         document.getElementById("op-elapsed").textContent = Math.round(s.elapsed) + " s";
+        if (s.stage) {
+          document.getElementById("op-stage").textContent = s.progress;
+          var bar = document.getElementById("op-progress");
+          bar.max = Math.max(s.total, 1); bar.value = s.done;
+        }
         if (s.state !== "running") { window.location.reload(); } else { window.setTimeout(tick, 1000); }
       });
   }
