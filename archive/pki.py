@@ -235,7 +235,9 @@ def rotate_signing_certificate(paths: PkiPaths, algorithm: str) -> x509.Certific
     """A fresh AIP-signing key and certificate from the same root; the old pair is kept beside
     them with its serial number in the name (versions it signed keep chaining to the root)."""
     if algorithm == "sm2":
-        raise ConfigurationError("E461", "keys rotate", reason="rotation of SM2 keys is not implemented yet")
+        from archive import sm2
+
+        return x509.load_der_x509_certificate(sm2.rotate_signing_certificate(paths).dump())
     old = x509.load_pem_x509_certificate(paths.signing_cert.read_bytes())
     suffix = f".{old.serial_number:x}"
     os.replace(paths.signing_key, paths.signing_key.with_name(paths.signing_key.name + suffix))

@@ -158,6 +158,20 @@ def ensure_dev_pki(paths: PkiPaths, *, court: str = "Juanzong development") -> P
     return paths
 
 
+def rotate_signing_certificate(paths: PkiPaths) -> asn1_x509.Certificate:
+    """``archive.pki.rotate_signing_certificate`` for SM2: the old pair kept beside the new one with
+    its serial number in the name; the new key's certificate issued by the same SM2 root."""
+    old = load_certificate(paths.signing_cert)
+    suffix = f".{old.serial_number:x}"
+    root_key, root = Sm2Key.load(paths.root_key), load_certificate(paths.root_cert)
+    os.replace(paths.signing_key, paths.signing_key.with_name(paths.signing_key.name + suffix))
+    os.replace(paths.signing_cert, paths.signing_cert.with_name(paths.signing_cert.name + suffix))
+    key = Sm2Key.generate()
+    cert = issue(key, old.subject.native["common_name"], root_key, root, ca=False)
+    FileSet().public(paths.signing_cert, _pem(cert)).private(paths.signing_key, key.pem()).write()
+    return cert
+
+
 class Sm2FileSigner(Signer):
     """AIP signatures with an SM2 key file: SignedData with SM3 digests and SM2-with-SM3 signatures."""
 

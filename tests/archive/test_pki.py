@@ -131,3 +131,24 @@ def test_cli_keys_init_and_info_name_the_root_and_the_tsa(tmp_path: Path) -> Non
     assert info["root_certificate"] == made["root_certificate"] and Path(made["root_certificate"]).is_file()
     assert info["tsa_url"] == "http://127.0.0.1:9/"
     assert not Path(made["root_key"]).is_relative_to(Path(made["root_certificate"]).parent)
+
+
+def test_sm2_rotation_keeps_old_signatures_verifying_under_the_root(tmp_path: Path) -> None:
+    from archive import sm2
+
+    paths = ensure_dev_pki(PkiPaths(root_key=tmp_path / "root/root.key", root_cert=tmp_path / "root.pem",
+                                    crl=tmp_path / "root.crl", signing_key=tmp_path / "keys/sign.key",
+                                    signing_cert=tmp_path / "keys/sign.pem", seal_key=tmp_path / "keys/seal.key",
+                                    seal_cert=tmp_path / "keys/seal.pem"), algorithm="sm2")
+    old = store_make_bag(tmp_path / "old", sm2.Sm2FileSigner(paths.signing_key, paths.signing_cert, paths.root_cert),
+                         {"a.txt": b"alpha"})
+    before = sm2.load_certificate(paths.signing_cert)
+    after = rotate_signing_certificate(paths, "sm2")
+    assert after.serial_number != before.serial_number
+    kept = paths.signing_cert.with_name(f"{paths.signing_cert.name}.{before.serial_number:x}")
+    assert sm2.load_certificate(kept).dump() == before.dump()
+    assert sm2.issued_by(sm2.load_certificate(paths.signing_cert), sm2.load_certificate(paths.root_cert))
+    new = store_make_bag(tmp_path / "new", sm2.Sm2FileSigner(paths.signing_key, paths.signing_cert, paths.root_cert),
+                         {"a.txt": b"alpha"})
+    for bag in (old, new):
+        assert verify_bag_signature(bag, [_cert(paths.root_cert)]) == []
