@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from archive.catalog import session
-from archive.catalog.models import AuditFinding, AuditRun, Batch, DisseminationRequest, IndexQueueItem
+from archive.catalog.models import AuditFinding, AuditRun, Batch, CaseChange, DisseminationRequest, IndexQueueItem
 from archive.review import pending
 from config import Settings
 from ingest.intake import pending_batches
@@ -24,6 +24,7 @@ class DashboardFigures(BaseModel):
     quarantined: int
     review_queue: int
     requests_pending: int
+    changes_pending: int  # case changes a batch asked for, held for an archivist's decision
     last_audit: dict | None
     index_lag: int
 
@@ -35,6 +36,7 @@ def dashboard_figures(settings: Settings) -> DashboardFigures:
         states = dict(s.exec(select(Batch.status, func.count()).group_by(Batch.status)).all())
         requests_pending = s.exec(select(func.count()).select_from(DisseminationRequest)
                                   .where(DisseminationRequest.status == "pending_approval")).one()
+        changes = s.exec(select(func.count()).select_from(CaseChange).where(CaseChange.status == "pending")).one()
         lag = s.exec(select(func.count()).select_from(IndexQueueItem)).one()
         run = s.exec(select(AuditRun).order_by(AuditRun.started_at.desc())).first()
         last = None
@@ -46,4 +48,5 @@ def dashboard_figures(settings: Settings) -> DashboardFigures:
     return DashboardFigures(batches_by_state=states, waiting_in_intake=len(waiting), oldest_waiting=oldest,
                             quarantined=len(list_entries(settings.quarantine_root)),
                             review_queue=len(pending(settings.catalog_url)),
-                            requests_pending=requests_pending, last_audit=last, index_lag=lag)
+                            requests_pending=requests_pending, changes_pending=changes, last_audit=last,
+                            index_lag=lag)
