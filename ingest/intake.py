@@ -572,11 +572,14 @@ def pending_batches(intake_root: Path) -> list[Path]:
     ready = intake_root / "ready"
     found = []
     for slot in sorted(ready.iterdir()) if ready.is_dir() else []:
-        batches = [p for p in slot.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        if batches:
-            found.append(batches[0])
-        elif time.time() - slot.stat().st_mtime > 3600:
-            shutil.rmtree(slot, ignore_errors=True)
+        try:
+            batches = [p for p in slot.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if batches:
+                found.append(batches[0])
+            elif time.time() - slot.stat().st_mtime > 3600:
+                shutil.rmtree(slot, ignore_errors=True)
+        except FileNotFoundError:  # settled and removed by another worker while we looked: not pending
+            continue
     return found
 
 
