@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from archive.pki import PrivateKey, issue_certificate, new_private_key, self_signed_certificate
+from archive.pki import FileSet, PrivateKey, issue_certificate, new_private_key, private_pem, self_signed_certificate
 from archive.trusted_time import TimestampAuthority, add_signature_timestamp, check_signature_timestamp
 from schemas.errors import ConfigurationError, Problem
 
@@ -143,22 +143,6 @@ def check_key_file(key_path: Path) -> None:
                                  reason=f"mode {mode:04o} lets group/others read it; chmod 600")
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> Path:
-    """Write ``data`` to a hidden temporary sibling of ``path`` (``mode``); return it. A failed
-    write (a full disk) removes the temporary file, so nothing half-written is left."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
 def ensure_dev_keys(key_path: Path, cert_path: Path, *, common_name: str, algorithm: str = "ecdsa-p256") -> None:
     """Create a key (0600, parent 0700) and self-signed certificate unless the key already exists.
     Both are written whole before either takes its name, the key last, under a lock: a key file
@@ -175,19 +159,9 @@ def ensure_dev_keys(key_path: Path, cert_path: Path, *, common_name: str, algori
 
 
 def _make_dev_keys(key_path: Path, cert_path: Path, common_name: str, algorithm: str) -> None:
-    os.chmod(key_path.parent, 0o700)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
     key = new_private_key(algorithm)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
     cert = self_signed_certificate(key, common_name).public_bytes(serialization.Encoding.PEM)
-    key_tmp = _write_new(key_path, pem, 0o600)
-    try:
-        os.replace(_write_new(cert_path, cert, 0o644), cert_path)
-    except BaseException:
-        key_tmp.unlink(missing_ok=True)
-        raise
-    os.replace(key_tmp, key_path)
+    FileSet().public(cert_path, cert).private(key_path, private_pem(key)).write()
 
 
 def cms_sign(data: bytes, key: PrivateKey, cert: x509.Certificate, chain: list[x509.Certificate]) -> bytes:

@@ -99,10 +99,8 @@ def show_aip(settings: Settings, aip_id: str) -> dict:
     ``head_problems``, so the archivist is never shown a version without being told."""
     aip = _aip(settings, aip_id)
     with session(settings.catalog_url) as s:
-        tombstone = s.get(Tombstone, aip_id)
-    if tombstone is not None:
-        return _disposed(settings, aip_id, aip.head_version, tombstone)
-    with session(settings.catalog_url) as s:
+        if (tombstone := s.get(Tombstone, aip_id)) is not None:
+            return _disposed(settings, aip_id, aip.head_version, tombstone)
         docs = s.exec(select(Document).where(Document.aip_id == aip_id)
                       .order_by(Document.volume.desc(), Document.seq)).all()
         documents = []

@@ -39,6 +39,7 @@ from ingest.intake import (
     write_result,
 )
 from ingest.manifest import MANIFEST_NAME
+from ingest.ocr._lifetime import is_alive
 from schemas.errors import JuanzongError
 
 Snapshot = dict[str, tuple[int, int]]
@@ -140,20 +141,10 @@ def release_abandoned_claims(watch_dir: Path) -> list[str]:
             owner = json.loads((claim / "owner.json").read_text("utf-8"))
         except (OSError, ValueError):
             continue
-        if owner.get("host") == socket.gethostname() and not _is_running(int(owner.get("pid", 0))):
+        if owner.get("host") == socket.gethostname() and not is_alive(int(owner.get("pid", 0))):
             release_claim(claim / str(owner["name"]), watch_dir)
             released.append(str(owner["name"]))
     return released
-
-
-def _is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 def take_batch(batch_dir: Path, submit: Submit, *, intake_root: Path, quarantine_root: Path,

@@ -16,6 +16,9 @@ CHECK_EVERY = 1.0  # seconds
 
 
 def is_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (0 or less names a process group, never one process)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

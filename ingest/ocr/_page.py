@@ -141,8 +141,9 @@ def _outcome(task: PageTask, reading: Recognition, rotation: int, skew: float, d
         flags.append("low_confidence")
     text, unsure = reading.text, ()
     if task.options.typography and reading.hocr is not None:
-        text = typography.repair_hocr(reading.hocr)
-        unsure = unsure_spans(reading.hocr, text, task.options.confidence_threshold)
+        pieces = typography.repair_hocr_pieces(reading.hocr)
+        text = "".join(piece for piece, _ in pieces)
+        unsure = unsure_spans(pieces, task.options.confidence_threshold)
     return PageOutcome(
         doc=task.doc,
         page=task.page,

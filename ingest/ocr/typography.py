@@ -27,6 +27,7 @@ from lxml import etree
 OPEN_QUOTE, CLOSE_QUOTE = "“", "”"
 TABLE_RULE = "|"
 _ROUND_CLOSED = re.compile(r"[〈<]([^〈〉《》()（）<>]{0,40})[)）]")
+_WCONF = re.compile(r"x_wconf (\d+)")
 WORD_XPATH = ".//*[@class='ocrx_word']"
 PAR_XPATH = "//*[@class='ocr_par']"
 
@@ -72,18 +73,41 @@ def _drop_unpaired_quotes(out: list[str]) -> None:
         out[i] = ""
 
 
+Piece = tuple[str, "int | None"]  # a stretch of page text and its word's x_wconf (None: a separator)
+
+
 def repair_hocr(hocr: Path) -> str:
-    """Apply the rules to every paragraph of ``hocr`` in place; return the page text
-    (paragraphs split by a blank line, lines by a newline, words as ``join_words`` joins them)."""
+    """Apply the rules to every paragraph of ``hocr`` in place; return the page text."""
+    return "".join(text for text, _ in repair_hocr_pieces(hocr))
+
+
+def repair_hocr_pieces(hocr: Path) -> list[Piece]:
+    """``repair_hocr``'s page text (paragraphs split by a blank line, lines by a newline, words as
+    ``join_words`` joins them) as pieces, each word with its confidence: what ``unsure`` marks."""
     tree = etree.parse(str(hocr))
     paragraphs = []
     for par in tree.xpath(PAR_XPATH):
-        words = par.xpath(WORD_XPATH)
-        _repair_words(words)
-        lines = [join_words([t for w in line.xpath(WORD_XPATH) if (t := word_text(w))]) for line in line_elements(par)]
-        paragraphs.append("\n".join(line for line in lines if line))
+        _repair_words(par.xpath(WORD_XPATH))
+        lines = [[(t, _confidence(w)) for w in line.xpath(WORD_XPATH) if (t := word_text(w))]
+                 for line in line_elements(par)]
+        if lines := [line for line in lines if line]:
+            paragraphs.append(lines)
     tree.write(str(hocr), encoding="utf-8", xml_declaration=True)
-    return "\n\n".join(p for p in paragraphs if p) + "\n"
+    pieces: list[Piece] = []
+    for p, lines in enumerate(paragraphs):
+        pieces += [("\n\n", None)] if p else []
+        for n, words in enumerate(lines):
+            pieces += [("\n", None)] if n else []
+            for w, (word, conf) in enumerate(words):
+                if w and join_words([words[w - 1][0], word]) != words[w - 1][0] + word:
+                    pieces.append((" ", None))
+                pieces.append((word, conf))
+    return pieces + [("\n", None)]
+
+
+def _confidence(word) -> int | None:
+    match = _WCONF.search(word.get("title", ""))
+    return int(match.group(1)) if match else None
 
 
 def join_words(words: Sequence[str]) -> str:

@@ -81,7 +81,7 @@ def ops_people(settings: Settings) -> tuple[str, str]:
     return ARCHIVIST, AUDITOR
 
 
-def ops_ready_for_archiving(settings: Settings, aip_id: str) -> tuple[str, ...]:
+def ops_ready_for_archiving(settings: Settings, aip_id: str, archivist: str | None = None) -> tuple[str, ...]:
     """What an archivist does before 归档: sign the log head, sign off GD's manual items for the head
     version. Returns the failed items that only lack a tool's evidence (to accept, with a reason)."""
     from archive.auditlog import sign_head
@@ -93,7 +93,7 @@ def ops_ready_for_archiving(settings: Settings, aip_id: str) -> tuple[str, ...]:
     from flows._runtime import open_signer
     from flows.archive_case import check4_for
 
-    archivist, _ = ops_people(settings)
+    archivist = archivist or ops_people(settings)[0]
     sign_head(settings.log_dir, open_signer(settings), catalog_url=settings.catalog_url)
     head = OcflStore(settings.storage_root).head(ocfl_id_for(aip_id))
     with session(settings.catalog_url) as s:

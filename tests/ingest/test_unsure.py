@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.ocr.typography import repair_hocr
+from ingest.ocr.typography import repair_hocr, repair_hocr_pieces
 from ingest.ocr.unsure import unsure_spans
 
 WORD = "<span class='ocrx_word' title='bbox 0 0 10 10; x_wconf {conf}'>{text}</span>"
@@ -31,15 +31,17 @@ def test_unsure_words_are_spans_of_the_page_text_and_neighbours_join(tmp_path: P
          [("案号", 93), ("2024", 30), ("年", 91)]],
         [[("No.", 20), ("4401", 90)]],
     ])
-    text = repair_hocr(hocr)
-    assert text == "原告张三丰诉\n案号 2024 年\n\nNo. 4401\n"
-    spans = unsure_spans(hocr, text, 80)
+    pieces = repair_hocr_pieces(hocr)
+    text = "".join(p for p, _ in pieces)
+    assert text == "原告张三丰诉\n案号 2024 年\n\nNo. 4401\n" == repair_hocr(hocr)
+    spans = unsure_spans(pieces, 80)
     assert _marked(text, spans) == ["张三丰", "2024", "No."]
     assert [s.confidence for s in spans] == [40, 30, 20]  # a joined span keeps its least sure word's
-    assert unsure_spans(hocr, text, 10) == ()
+    assert unsure_spans(pieces, 10) == ()
 
 
-def test_no_spans_are_claimed_for_a_text_the_hocr_does_not_spell(tmp_path: Path) -> None:
-    hocr = _hocr(tmp_path / "p.hocr", [[[("判", 30), ("决", 95)]]])
-    assert _marked("判决\n", unsure_spans(hocr, "判决\n", 80)) == ["判"]
-    assert unsure_spans(hocr, "判决书\n", 80) == ()
+def test_spans_follow_the_typography_repair_of_the_words(tmp_path: Path) -> None:
+    """A word the repair empties (a table rule) goes with its confidence: spans stay on the text."""
+    hocr = _hocr(tmp_path / "p.hocr", [[[("判", 30), ("|", 10), ("决", 95)]]])
+    pieces = repair_hocr_pieces(hocr)
+    assert _marked("判决\n", unsure_spans(pieces, 80)) == ["判"]

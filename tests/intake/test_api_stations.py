@@ -18,6 +18,7 @@ from archive.catalog.models import Principal
 from config.settings import Settings
 from api.stations import station_router
 from ingest.intake import pending_batches
+from tests.conftest import zip_batch
 from tests.intake.conftest import ManifestIngest, make_batch, signing_station, tree_digests
 
 LIMIT = 8 << 20
@@ -47,12 +48,6 @@ def _wait(client: TestClient, key: str, batch_id: str) -> dict:
     raise AssertionError(f"batch {batch_id} did not finish: {body}")
 
 
-def _zip_of(batch: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(batch.rglob("*")):
-            zf.write(p, p.relative_to(batch.parent).as_posix())
-    return buf.getvalue()
 
 
 def _chunks(data: bytes, sizes: list[int]):
@@ -73,7 +68,7 @@ def test_keys_are_stored_hashed(api, settings: Settings) -> None:
 def test_zip_upload_is_ingested_byte_identical(api, ingest, tmp_path: Path) -> None:
     client, keys = api
     batch = make_batch(tmp_path / "src", "GZZY-SM01-20240424-001", {"案/01.pdf": 200_000, "b.pdf": 10})
-    r = client.post("/batches", content=_zip_of(batch), headers=_h(keys["GZZY-SM01"], **{"Content-Type": "application/zip"}))
+    r = client.post("/batches", content=zip_batch(batch), headers=_h(keys["GZZY-SM01"], **{"Content-Type": "application/zip"}))
     assert r.status_code == 202, r.text
     body = _wait(client, keys["GZZY-SM01"], batch.name)
     assert body["status"] == "archived", body
@@ -187,7 +182,7 @@ def test_two_stations_five_batches_each_concurrently(api, ingest, tmp_path: Path
 
     def send(job) -> tuple[str, int]:
         key, batch = job
-        return batch.name, client.post("/batches", content=_zip_of(batch), headers=_h(key)).status_code
+        return batch.name, client.post("/batches", content=zip_batch(batch), headers=_h(key)).status_code
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         assert {code for _, code in pool.map(send, jobs)} == {202}
@@ -238,7 +233,7 @@ def test_manifest_naming_another_station_is_refused_before_queueing(api, ingest,
     client, keys = api
     key = keys["GZZY-SM01"]
     forged = make_batch(tmp_path / "zip", "GZZY-SM01-20240424-030", {"a.pdf": 300}, station_id="GZZY-SM02")
-    r = client.post("/batches", content=_zip_of(forged), headers=_h(key))
+    r = client.post("/batches", content=zip_batch(forged), headers=_h(key))
     assert r.status_code == 422 and r.json()["error"]["code"] == "E156", r.text
     assert "GZZY-SM02" in r.json()["error"]["message"]
     assert client.get("/batches", headers=_h(key)).json() == []

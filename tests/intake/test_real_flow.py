@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import threading
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -30,7 +28,7 @@ from api.stations import station_router
 from flows.submission import flow_submit
 from ingest.hotfolder import take_batch
 from ingest.intake import pending_batches
-from tests.conftest import BIN, make_corpus
+from tests.conftest import BIN, make_corpus, zip_batch
 from tests.intake.conftest import signing_station, tree_digests
 from ingest.station_signature import sign_manifest
 
@@ -50,12 +48,6 @@ def _tampered_copy(batch: Path, dest_root: Path) -> tuple[Path, str]:
     return copy, victim["path"]
 
 
-def _zip_of(batch: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for p in sorted(batch.rglob("*")):
-            zf.write(p, p.relative_to(batch.parent).as_posix())
-    return buf.getvalue()
 
 
 def test_api_zip_rejected_by_flow_lands_in_quarantine(corpus_batch: Path, tmp_path: Path) -> None:
@@ -71,7 +63,7 @@ def test_api_zip_rejected_by_flow_lands_in_quarantine(corpus_batch: Path, tmp_pa
     key, station_key, station_cert = signing_station(settings.catalog_url, station, tmp_path / "stations")
     sign_manifest(batch, station_key, station_cert)  # the API refuses another station's batch (E156)
     with TestClient(app) as client:
-        r = client.post("/batches", content=_zip_of(batch), headers={"X-API-Key": key})
+        r = client.post("/batches", content=zip_batch(batch), headers={"X-API-Key": key})
         assert r.status_code == 202, r.text
         deadline = time.monotonic() + 300
         while (body := client.get(f"/batches/{batch.name}", headers={"X-API-Key": key}).json())["status"] \
@@ -244,7 +236,7 @@ def _upload_all(settings: Settings, jobs: list[Job]) -> dict[str, dict]:
     app.include_router(station_router(settings, flow_submit(settings), workers=8))
     with TestClient(app) as client:
         def send(job: Job) -> int:
-            return client.post("/batches", content=_zip_of(job.batch),
+            return client.post("/batches", content=zip_batch(job.batch),
                                headers={"X-API-Key": keys[job.station]}).status_code
 
         with ThreadPoolExecutor(max_workers=len(jobs)) as pool:

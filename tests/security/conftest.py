@@ -14,6 +14,7 @@ import asn1crypto.tsp  # noqa: F401  before ingest signs an AIP
 import pytest
 
 from config.settings import Settings
+from tests.archive_ops.conftest import ops_ready_for_archiving
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
@@ -27,28 +28,6 @@ class Archive:
     service_key: str
     li_key: str  # archivist:li
     wang_key: str  # archivist:wang
-
-
-def _ready_for_archiving(settings: Settings, aip_id: str, archivist: str) -> tuple[str, ...]:
-    """What the archivist does before 归档: sign the log head and sign off GD's manual items. Returns the
-    failed items that only lack the virus scanner's database (to accept, with a reason)."""
-    from archive.auditlog import sign_head
-    from archive.catalog import session
-    from archive.check4 import manual_codes
-    from archive.check4_signoff import sign_off
-    from archive.records import ocfl_id_for
-    from archive.storage import OcflStore
-    from flows._runtime import open_signer
-    from flows.archive_case import check4_for
-
-    sign_head(settings.log_dir, open_signer(settings), catalog_url=settings.catalog_url)
-    head = OcflStore(settings.storage_root).head(ocfl_id_for(aip_id))
-    with session(settings.catalog_url) as s:
-        for code in manual_codes("GD"):
-            sign_off(s, code=code, subject=f"v{head}", by=archivist, decision="pass", note="checked against the paper file",
-                     aip_id=aip_id)
-        s.commit()
-    return tuple(c for c in check4_for(settings, aip_id, "GD").failed if c == "GD-4-2")
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +50,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
             for name, kind, roles in (("weifayuan", "service", ["reading-service"]),
                                       ("li", "archivist", ["archivist"]), ("wang", "archivist", ["archivist"]))}
     archived = archive_case(settings, other.case_number, "archivist:li",
-                            accepted=_ready_for_archiving(settings, other.aip_id, "archivist:li"),
+                            accepted=ops_ready_for_archiving(settings, other.aip_id, "archivist:li"),
                             reason="this test archive has no ClamAV database")
     assert archived.version == 2, archived
     sign_head(settings.log_dir, open_signer(settings), catalog_url=settings.catalog_url)
