@@ -233,7 +233,11 @@ def issue_end_entity(paths: PkiPaths, key_path: Path, cert_path: Path, common_na
 
 def rotate_signing_certificate(paths: PkiPaths, algorithm: str) -> x509.Certificate:
     """A fresh AIP-signing key and certificate from the same root; the old pair is kept beside
-    them with its serial number in the name (versions it signed keep chaining to the root)."""
+    them with its serial number in the name (versions it signed keep chaining to the root).
+    Nothing is moved unless the root's key and both certificates are there (E408 names the missing one)."""
+    for needed in (paths.root_key, paths.root_cert, paths.signing_key, paths.signing_cert):
+        if not needed.is_file():
+            raise ConfigurationError("E408", str(needed))
     if algorithm == "sm2":
         from archive import sm2
 

@@ -136,10 +136,7 @@ def test_cli_keys_init_and_info_name_the_root_and_the_tsa(tmp_path: Path) -> Non
 def test_sm2_rotation_keeps_old_signatures_verifying_under_the_root(tmp_path: Path) -> None:
     from archive import sm2
 
-    paths = ensure_dev_pki(PkiPaths(root_key=tmp_path / "root/root.key", root_cert=tmp_path / "root.pem",
-                                    crl=tmp_path / "root.crl", signing_key=tmp_path / "keys/sign.key",
-                                    signing_cert=tmp_path / "keys/sign.pem", seal_key=tmp_path / "keys/seal.key",
-                                    seal_cert=tmp_path / "keys/seal.pem"), algorithm="sm2")
+    paths = ensure_dev_pki(_paths(tmp_path / "home"), algorithm="sm2")
     old = store_make_bag(tmp_path / "old", sm2.Sm2FileSigner(paths.signing_key, paths.signing_cert, paths.root_cert),
                          {"a.txt": b"alpha"})
     before = sm2.load_certificate(paths.signing_cert)
@@ -152,3 +149,14 @@ def test_sm2_rotation_keeps_old_signatures_verifying_under_the_root(tmp_path: Pa
                          {"a.txt": b"alpha"})
     for bag in (old, new):
         assert verify_bag_signature(bag, [_cert(paths.root_cert)]) == []
+
+
+def test_rotation_without_the_root_key_names_it_and_keeps_the_signing_pair(pki: PkiPaths, tmp_path: Path) -> None:
+    from schemas.errors import ConfigurationError
+
+    before = pki.signing_key.read_bytes(), pki.signing_cert.read_bytes()
+    pki.root_key.rename(tmp_path / "root-key-elsewhere.pem")
+    with pytest.raises(ConfigurationError) as missing:
+        rotate_signing_certificate(pki, "ecdsa-p256")
+    assert missing.value.code == "E408" and str(pki.root_key) in str(missing.value)
+    assert (pki.signing_key.read_bytes(), pki.signing_cert.read_bytes()) == before
