@@ -10,7 +10,8 @@ COLUMNS = [  # key, heading, format
     ("s_per_page", "stage s/page", "{:.2f}"),
     ("stage_ratio", "stage / floor", "{:.2f}x"),
     ("cpu_ratio", "stage CPU / cores / floor", "{:.2f}x"),
-    ("ingest_ratio", "ingest / floor", "{:.2f}x"),
+    ("ingest_ratio", "ingest / floor (server up)", "{:.2f}x"),
+    ("cold_ratio", "ingest / floor (first command)", "{:.2f}x"),
     ("peak_mb", "peak MB", "{:.0f}"),
 ]
 

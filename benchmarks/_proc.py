@@ -15,6 +15,8 @@ class ProcessTree(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak, self._stop_event = 0.0, threading.Event()
+        self.peaks: dict[int, float] = {}  # each process's own peak, MB
+        self._roles: dict[int, str] = {}
         self._cpu: dict[int, float] = {}
         self._cpu_before = {pid: _cpu_seconds(pid) for pid in _tree(os.getpid())}
 
@@ -27,9 +29,18 @@ class ProcessTree(threading.Thread):
         page = os.sysconf("SC_PAGE_SIZE")
         while not self._stop_event.wait(0.05):
             pids = _tree(os.getpid())
-            self.peak = max(self.peak, sum(_rss_pages(pid) for pid in pids) * page / 1e6)
+            rss = {pid: _rss_pages(pid) * page / 1e6 for pid in pids}
+            self.peak = max(self.peak, sum(rss.values()))
             for pid in pids:
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), rss[pid])
+                if pid not in self._roles:
+                    self._roles[pid] = _role(pid)
                 self._cpu[pid] = max(self._cpu.get(pid, 0.0), _cpu_seconds(pid))
+
+    def roles(self) -> list[tuple[str, float]]:
+        """(this process / forkserver / worker / a program a worker ran, its peak MB), largest
+        first: which process a growing peak comes from."""
+        return sorted(((self._roles.get(pid, "?"), mb) for pid, mb in self.peaks.items()), key=lambda r: -r[1])
 
     def __enter__(self) -> ProcessTree:
         self.start()
@@ -38,6 +49,25 @@ class ProcessTree(threading.Thread):
     def __exit__(self, *exc: object) -> None:
         self._stop_event.set()
         self.join()
+
+
+def _role(pid: int) -> str:
+    if pid == os.getpid():
+        return "this process"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "?"
+    if "forkserver" in command:  # the forkserver and the workers it forked share one command line
+        return "forkserver" if _parent(pid) == os.getpid() else "worker"
+    return command.split(" ", 1)[0].rsplit("/", 1)[-1]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _tree(root: int) -> list[int]:

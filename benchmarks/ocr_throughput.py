@@ -6,7 +6,8 @@
 floor = total single-thread Tesseract CPU over the batch's pages / cores. For each policy, in
 alternating order and ``--repeats`` times: the OCR stage alone (``ocr_documents``: wall clock,
 s/page, peak memory of its whole process tree) and ``juanzong ingest DIR`` from start to exit
-in a fresh home (validate, OCR, package, sign, store, catalog, index). Every ratio is against
+in a fresh home (validate, OCR, package, sign, store, catalog, index), once as the home's
+first command (it starts the local Prefect server) and once after ``juanzong audit`` has. Every ratio is against
 the floor measured in the same run; the machine may be shared, so compare ratios, not seconds.
 ``--memory-pages`` runs the stage of the first policy on batches of those sizes: a flat peak
 means memory does not grow with the batch. ``--accuracy`` joins the CER columns written by
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._corpus import make_batch, page_images  # noqa: E402
 from benchmarks._ocr_table import print_table  # noqa: E402
 from benchmarks._proc import ProcessTree  # noqa: E402
+from cli._runner import socket_path  # noqa: E402
 from ingest.ocr import OcrOptions, ocr_documents  # noqa: E402
 
 JUANZONG = Path(sys.executable).parent / "juanzong"
@@ -52,8 +54,10 @@ def tesseract_floor(images: list[Path], cores: int) -> tuple[float, float]:
     return (_child_cpu() - cpu0) / cores, time.perf_counter() - wall0
 
 
-def stage(batch: Path, index: dict, work: Path, cores: int, policy: str) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak MB of the process tree) of the OCR stage alone."""
+def stage(batch: Path, index: dict, work: Path, cores: int, policy: str,
+          by_process: bool = False) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds, peak MB of the process tree) of the OCR stage alone;
+    ``by_process`` also prints each process's own peak."""
     with ProcessTree() as tree:
         started = time.perf_counter()
         results = ocr_documents([(rel, batch / rel) for rel in index], work, OcrOptions(jobs=cores, engine=policy))
@@ -61,14 +65,21 @@ def stage(batch: Path, index: dict, work: Path, cores: int, policy: str) -> tupl
     failed = [r.source_path for r in results if r.status != "done"]
     if failed:
         print(f"warning: {policy}: not done: {failed}")
+    if by_process:
+        print("    peak by process: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in tree.roles() if mb > 5))
     return wall, tree.cpu, tree.peak
 
 
-def ingest(batch: Path, home: Path, policy: str) -> float:
-    """Wall seconds of ``juanzong ingest BATCH`` in a fresh home, as a user runs it."""
+def ingest(batch: Path, home: Path, policy: str, warm: bool) -> float:
+    """Wall seconds of ``juanzong ingest BATCH`` in a fresh home, as a user runs it: ``warm``,
+    after another command has started the home's Prefect server and left its runner (a court's
+    archive in daily use); else as the home's first command, which starts them."""
     env = {**os.environ, "JUANZONG_HOME": str(home), "JUANZONG_OCR_ENGINE": policy}
     env.pop("JUANZONG_CONFIG", None)
     subprocess.run([str(JUANZONG), "keys", "init"], env=env, check=True, capture_output=True)
+    if warm:
+        subprocess.run([str(JUANZONG), "audit"], env=env, check=True, capture_output=True)
+        _wait_for_runner(env)
     started = time.perf_counter()
     proc = subprocess.run([str(JUANZONG), "ingest", str(batch)], env=env, capture_output=True)
     wall = time.perf_counter() - started
@@ -77,11 +88,20 @@ def ingest(batch: Path, home: Path, policy: str) -> float:
     return wall
 
 
+def _wait_for_runner(env: dict[str, str], patience: float = 120.0) -> None:
+    """The runner the warm-up command left behind listens once it has imported everything."""
+    path = socket_path(env)
+    deadline = time.monotonic() + patience
+    while path is not None and not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def memory_by_batch_size(root: Path, sizes: list[int], cores: int, policy: str) -> dict[int, float]:
     peaks = {}
     for pages in sizes:
         batch, index = make_batch(root / f"memory-{pages}", "--pages-total", str(pages), "--seed", "13")
-        _wall, _cpu, peaks[pages] = stage(batch, index, root / f"memory-work-{pages}", cores, policy)
+        _wall, _cpu, peaks[pages] = stage(batch, index, root / f"memory-work-{pages}", cores, policy,
+                                       by_process=True)
         print(f"  {policy}: OCR stage peak {peaks[pages]:.0f} MB for {pages} pages", flush=True)
     return peaks
 
@@ -104,7 +124,8 @@ def main() -> None:
         print(f"batch: {len(index)} documents, {len(images)} pages, {cores} cores", flush=True)
         floor, floor_wall = tesseract_floor([p for _, _, p in images], cores)
         print(f"floor (Tesseract CPU / cores): {floor:.1f} s (bare Tesseract on all cores: {floor_wall:.1f} s wall)")
-        runs: dict[str, dict[str, list[float]]] = {p: {"stage": [], "cpu": [], "peak": [], "ingest": []}
+        runs: dict[str, dict[str, list[float]]] = {p: {"stage": [], "cpu": [], "peak": [], "ingest": [],
+                                                       "cold": []}
                                                    for p in args.policies}
         for repeat in range(args.repeats):
             order = args.policies if repeat % 2 == 0 else args.policies[::-1]
@@ -115,9 +136,10 @@ def main() -> None:
                 line = (f"  run {repeat + 1} {policy:10} stage {wall:6.1f} s = {wall / floor:.2f} x floor, "
                         f"CPU / cores {cpu / cores:6.1f} s = {cpu / cores / floor:.2f} x floor, peak {peak:.0f} MB")
                 if not args.no_ingest:
-                    seconds = ingest(batch, root / f"home-{policy}-{repeat}", policy)
-                    runs[policy]["ingest"].append(seconds)
-                    line += f"; juanzong ingest {seconds:6.1f} s = {seconds / floor:.2f} x floor"
+                    for key, warm in (("ingest", True), ("cold", False)):
+                        seconds = ingest(batch, root / f"home-{policy}-{repeat}-{key}", policy, warm)
+                        runs[policy][key].append(seconds)
+                        line += f"; juanzong ingest ({key}) {seconds:6.1f} s = {seconds / floor:.2f} x floor"
                 print(line, flush=True)
         if args.memory_pages:
             memory_by_batch_size(root, args.memory_pages, cores, args.policies[0])
@@ -131,6 +153,7 @@ def main() -> None:
                         "peak_mb": max(figures["peak"])}
         if figures["ingest"]:
             rows[policy]["ingest_ratio"] = statistics.median(figures["ingest"]) / floor
+            rows[policy]["cold_ratio"] = statistics.median(figures["cold"]) / floor
     print_table(rows)
 
 
