@@ -146,6 +146,8 @@ def main() -> None:
     accuracy = json.loads(args.accuracy.read_text()) if args.accuracy else {}
     rows = {}
     for policy, figures in runs.items():
+        if not figures["stage"]:
+            continue  # --repeats 0: memory only
         rows[policy] = {**accuracy.get(policy, {}),
                         "s_per_page": statistics.median(figures["stage"]) / len(images),
                         "stage_ratio": statistics.median(figures["stage"]) / floor,

@@ -184,7 +184,7 @@ def assemble_document(plan: DocumentPlan, pages: Sequence[PageOutcome]) -> _Done
     except Exception as exc:  # noqa: BLE001
         return _Done(pdfa=None, error=f"{plan.original}: PDF/A not made: {type(exc).__name__}: {exc}")
     finally:
-        _heap.trim()
+        _heap.trim(collect=True)
 
 
 def _result(plan: DocumentPlan, outcomes: list[PageOutcome], done: _Done, started: datetime,
