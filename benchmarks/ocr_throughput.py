@@ -156,7 +156,8 @@ def main() -> None:
         if figures["ingest"]:
             rows[policy]["ingest_ratio"] = statistics.median(figures["ingest"]) / floor
             rows[policy]["cold_ratio"] = statistics.median(figures["cold"]) / floor
-    print_table(rows)
+    if rows:
+        print_table(rows)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,12 @@ class PpOcrEngine(OcrEngine):
         self.tuning = tuning or _ppocr.Tuning()
 
     def version(self) -> str:
-        """No spaces: it becomes part of the PREMIS agent's identifier."""
+        """No spaces: it becomes part of the PREMIS agent's identifier. Names the rewrite too
+        (``_rewrite``, through the ``onnx`` package's opset converter): same algebra, its own
+        float rounding."""
         device = "cuda" if self.tuning.provider == _onnx.CUDA else "cpu"
-        return f"PP-OCRv4_rapidocr-{_package_version()}_onnxruntime-{onnxruntime.__version__}_{device}"
+        return (f"PP-OCRv4_rapidocr-{_package_version()}_onnxruntime-{onnxruntime.__version__}_{device}"
+                f"_rewritten-onnx-{_package_version('onnx')}")
 
     def recognise(self, image: Path, out_base: Path, *, languages: str, dpi: int, timeout: float) -> Recognition:
         """Raises ValueError for languages the Chinese model cannot read (the page is then
@@ -80,7 +83,7 @@ def _load(image: Path) -> np.ndarray:
         return np.asarray(img.convert("L"))
 
 
-def _package_version() -> str:
+def _package_version(name: str = "rapidocr-onnxruntime") -> str:
     from importlib.metadata import version
 
-    return version("rapidocr-onnxruntime")
+    return version(name)
