@@ -94,6 +94,8 @@ def _wait_for_runner(env: dict[str, str], patience: float = 120.0) -> None:
     deadline = time.monotonic() + patience
     while path is not None and not path.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
+    if path is None or not path.exists():
+        print(f"warning: no runner listening after {patience:.0f} s: the 'server up' ingest starts cold")
 
 
 def memory_by_batch_size(root: Path, sizes: list[int], cores: int, policy: str) -> dict[int, float]:
