@@ -53,9 +53,14 @@ def session(model: Path, threads: int, provider: str) -> onnxruntime.InferenceSe
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    # The arena keeps the largest activation ever seen (a full page's detection map) for
-    # the life of the worker; without it memory follows the page being read.
-    options.enable_cpu_mem_arena = False
+    # Which sessions keep ONNX Runtime's memory arena. Without an arena every activation is a
+    # fresh allocation, and those over the worker's mmap threshold (``_heap``) are fresh mappings
+    # the kernel must fault in and zero: the recogniser, run for every line, then spent more CPU
+    # in page faults than in its convolutions (40 pages, two workers: 74 CPU-s, 38 s wall; the
+    # arena for recogniser and direction model: 47 CPU-s, 24 s wall). The detector runs once per
+    # page on page-sized maps: an arena would keep the largest page's maps for the worker's life
+    # (about 75 MB a worker), and its few allocations cost little to fault in.
+    options.enable_cpu_mem_arena = model != DETECTION_MODEL
     providers = [provider, CPU] if provider != CPU else [CPU]
     graph = _rewrite.rewritten(model).SerializeToString()
     return onnxruntime.InferenceSession(graph, sess_options=options, providers=providers)
