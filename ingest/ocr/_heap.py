@@ -8,9 +8,9 @@ stays resident: each worker's resident size crept up with the pages it had read,
 it the stage's peak. A fixed threshold keeps page buffers in their own mappings; a trim
 after each page hands back what the heap freed. No-ops where the C library is not glibc.
 
-Assembling a document's PDF/A leaves reference cycles behind (fpdf2's and fontTools' objects
-of the text layer's font): Python's collector of the oldest generation ran only every few
-documents, so a worker's resident size climbed by 15-20 MB a document and fell back in a saw
+Assembling a document's PDF/A leaves reference cycles behind (with OCRmyPDF's fpdf2 renderer,
+which drew the text layer until ``_text_layer`` did, fpdf2's and fontTools' objects of its
+fonts): Python's collector of the oldest generation ran only every few documents, so a worker's resident size climbed by 15-20 MB a document and fell back in a saw
 tooth, and a long batch met the saw's top where a short one did not (a worker after 30 pages
 of 200: 238 MB with pages read alone, 264-315 MB with their documents assembled). A
 collection after each document keeps the worker at its floor.

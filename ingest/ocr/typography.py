@@ -115,13 +115,13 @@ def join_words(words: Sequence[str]) -> str:
     characters (Tesseract cuts Chinese into one-character words), a space anywhere else."""
     out = ""
     for word in words:
-        if out and not (_is_cjk(out[-1]) and _is_cjk(word[0])):
+        if out and not (is_cjk(out[-1]) and is_cjk(word[0])):
             out += " "
         out += word
     return out
 
 
-def _is_cjk(char: str) -> bool:
+def is_cjk(char: str) -> bool:
     code = ord(char)
     return (0x2E80 <= code <= 0x9FFF) or (0xF900 <= code <= 0xFAFF) or (0xFF00 <= code <= 0xFFEF)
 
