@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ingest.ocr._onnx import CPU, CUDA, choose_provider, default_threads
 from ingest.ocr.policy import default_batch_size, ppocr_tuning
 from ingest.ocr.quality import char_errors
 from ingest.records import OcrResult
-from tests.ingest.conftest import batch_page_pdf
+from tests.ingest.conftest import batch_page_jpeg, batch_page_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -223,3 +224,17 @@ def test_hocr_confidence_and_sideways_lines() -> None:
 
 def test_tesseract_version_probe() -> None:
     assert tesseract.version()[0].isdigit()
+
+
+@pytest.mark.parametrize("tilt", [-1.5, 0.75])
+def test_straightening_undoes_a_measured_skew(tilt: float) -> None:
+    """Rows of 'text' turned by ``tilt`` degrees: the skew is measured, and the straightened
+    copy (same size, paper-white corners) measures as level."""
+    level = Image.open(BytesIO(batch_page_jpeg())).convert("L")
+    tilted = level.rotate(-tilt, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    skew = _images.detect_skew(tilted)
+    assert abs(skew - tilt) <= 2 * _images.SKEW_STEP_DEG
+    straight = _images.straighten(tilted, skew)
+    assert straight.size == tilted.size and straight.mode == "L"
+    assert abs(_images.detect_skew(straight)) < _images.SKEW_MIN_DEG
+    assert straight.getpixel((0, 0)) == 255
