@@ -16,6 +16,7 @@ the text, characters outside the BMP included.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import re
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from pikepdf import Array, Dictionary, Name
 
 from ingest.ocr import typography
 
-FONT_PATH = Path(__import__("ocrmypdf").__file__).parent / "data" / "Occulta.ttf"
+FONT_PATH = Path(importlib.util.find_spec("ocrmypdf").origin).parent / "data" / "Occulta.ttf"  # not imported
 WIDE_GLYPH = "blank2"  # the 1000-unit blank, for characters the font does not map
 MIN_FONT_PT = 1.0
 
@@ -55,6 +56,8 @@ class GlyphlessFont:
         codes, advance = [], 0
         for char in text:
             cid = self.cids.setdefault(char, len(self.cids) + 1)
+            if cid > 0xFFFF:
+                raise ValueError("more than 65535 distinct characters in one document's text layer")
             codes.append(f"{cid:04X}")
             advance += self.glyph(char)[1]
         return b"<" + "".join(codes).encode() + b">", advance

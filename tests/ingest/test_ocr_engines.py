@@ -12,13 +12,13 @@ from typing import Any
 import img2pdf
 import pikepdf
 import pytest
-from ocrmypdf.hocrtransform import HocrParser
 from PIL import Image, ImageDraw
 
 from ingest.ocr import OcrOptions, get_engine, ocr_documents, typography
 from ingest.ocr import _images
 from ingest.ocr._engines import mean_word_confidence
 from ingest.ocr._page import prepare_image
+from ingest.ocr._text_layer import read_hocr
 from ingest.ocr.quality import cer
 
 pytestmark = pytest.mark.slow
@@ -63,8 +63,9 @@ def test_reading_is_hocr_words_with_boxes_and_confidences(
     assert all(0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height and 0 <= c <= 100 for x0, y0, x1, y1, c in words)
     assert reading.confidence == pytest.approx(mean_word_confidence(raw.encode())[0])
     assert 60 < reading.confidence <= 100 and not reading.sideways and not reading.upside_down
-    page = HocrParser(reading.hocr).parse()  # the text layer's renderer reads it
-    assert page.children
+    page, lines = read_hocr(reading.hocr)  # as the text layer's renderer reads it
+    assert (page.left, page.top, page.right, page.bottom) == (0, 0, width, height)
+    assert sum(len(line.words) for line in lines) == len(words)
 
 
 def test_page_text_and_repaired_hocr_agree_with_the_truth(

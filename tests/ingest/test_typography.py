@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocrmypdf.hocrtransform import HocrParser
-
+from ingest.ocr._text_layer import read_hocr
 from ingest.ocr.typography import join_words, repair, repair_hocr
 
 
@@ -68,6 +67,6 @@ def test_hocr_is_repaired_in_place_and_stays_readable_by_the_text_layer_renderer
     hocr.write_text(HOCR, encoding="utf-8")
     assert repair_hocr(hocr) == "审判长朱秀利息（以\n336,230元为基数)\n"
     assert "利息（以" in hocr.read_text(encoding="utf-8") and "|" not in hocr.read_text(encoding="utf-8")
-    page = HocrParser(hocr).parse()  # the renderer folds width (NFKC), as the CER does
-    words = [w.text for par in page.paragraphs for line in par.children for w in line.children]
-    assert words == ["审判长朱秀", "利息(以", "336,230元为基数)"]
+    _page, lines = read_hocr(hocr)  # as the text layer's renderer reads it: full width kept
+    words = [text for line in lines for text, _box in line.words]
+    assert words == ["审判长朱秀", "利息（以", "336,230元为基数)"]
