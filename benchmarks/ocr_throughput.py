@@ -34,6 +34,7 @@ from benchmarks._corpus import make_batch, page_images  # noqa: E402
 from benchmarks._ocr_table import print_table  # noqa: E402
 from benchmarks._proc import ProcessTree  # noqa: E402
 from cli._runner import socket_path  # noqa: E402
+from flows._prefect_server import stop_shared_server  # noqa: E402
 from ingest.ocr import OcrOptions, ocr_documents  # noqa: E402
 
 JUANZONG = Path(sys.executable).parent / "juanzong"
@@ -74,7 +75,8 @@ def ingest(batch: Path, home: Path, policy: str, warm: bool) -> float:
     """Wall seconds of ``juanzong ingest BATCH`` in a fresh home, as a user runs it: ``warm``,
     after another command has started the home's Prefect server and left its runner (a court's
     archive in daily use); else as the home's first command, which starts them."""
-    env = {**os.environ, "JUANZONG_HOME": str(home), "JUANZONG_OCR_ENGINE": policy}
+    env = {**os.environ, "JUANZONG_HOME": str(home), "JUANZONG_OCR_ENGINE": policy,
+           "JUANZONG_PREFECT_SERVER_IDLE_SECONDS": "120"}  # each home's runner leaves soon after
     env.pop("JUANZONG_CONFIG", None)
     subprocess.run([str(JUANZONG), "keys", "init"], env=env, check=True, capture_output=True)
     if warm:
@@ -83,6 +85,7 @@ def ingest(batch: Path, home: Path, policy: str, warm: bool) -> float:
     started = time.perf_counter()
     proc = subprocess.run([str(JUANZONG), "ingest", str(batch)], env=env, capture_output=True)
     wall = time.perf_counter() - started
+    stop_shared_server(home / "prefect")  # else it still writes to the home while the folder is removed
     if proc.returncode != 0:
         print(f"warning: {policy}: juanzong ingest exited {proc.returncode}: {proc.stderr.decode()[-400:]}")
     return wall
