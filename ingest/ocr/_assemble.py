@@ -18,8 +18,8 @@ import pikepdf
 from pikepdf import Array, Dictionary, Matrix, Name
 
 from ingest.ocr import _images
-from ingest.ocr._text_layer import GlyphlessFont, draw_page
 from ingest.ocr._page import PageOutcome
+from ingest.ocr._text_layer import GlyphlessFont, draw_page
 
 PDFA_FLAVOUR = "2b"
 

@@ -10,10 +10,11 @@ after each page hands back what the heap freed. No-ops where the C library is no
 
 Assembling a document's PDF/A leaves reference cycles behind (with OCRmyPDF's fpdf2 renderer,
 which drew the text layer until ``_text_layer`` did, fpdf2's and fontTools' objects of its
-fonts): Python's collector of the oldest generation ran only every few documents, so a worker's resident size climbed by 15-20 MB a document and fell back in a saw
-tooth, and a long batch met the saw's top where a short one did not (a worker after 30 pages
-of 200: 238 MB with pages read alone, 264-315 MB with their documents assembled). A
-collection after each document keeps the worker at its floor.
+fonts): Python's collector of the oldest generation ran only every few documents, so a
+worker's resident size climbed by 15-20 MB a document and fell back in a saw tooth, and a
+long batch met the saw's top where a short one did not (a worker after 30 pages of 200: 238 MB
+with pages read alone, 264-315 MB with their documents assembled). A collection after each
+document keeps the worker at its floor.
 """
 
 from __future__ import annotations

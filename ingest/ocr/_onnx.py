@@ -59,7 +59,7 @@ def session(model: Path, threads: int, provider: str) -> onnxruntime.InferenceSe
     # in page faults than in its convolutions (40 pages, two workers: 74 CPU-s, 38 s wall; the
     # arena for recogniser and direction model: 47 CPU-s, 24 s wall). The detector runs once per
     # page on page-sized maps: an arena would keep the largest page's maps for the worker's life
-    # (about 75 MB a worker), and its few allocations cost little to fault in.
+    # (about 95 MB a worker), and its few allocations cost little to fault in.
     options.enable_cpu_mem_arena = model != DETECTION_MODEL
     providers = [provider, CPU] if provider != CPU else [CPU]
     graph = _rewrite.rewritten(model).SerializeToString()

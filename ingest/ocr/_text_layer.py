@@ -30,19 +30,19 @@ from pikepdf import Array, Dictionary, Name
 from ingest.ocr import typography
 
 FONT_PATH = Path(importlib.util.find_spec("ocrmypdf").origin).parent / "data" / "Occulta.ttf"  # not imported
-WIDE_GLYPH = "blank2"  # the 1000-unit blank, for characters the font does not map
+WIDE_GLYPH = "blank2"  # the full-width blank, for characters the font does not map
 MIN_FONT_PT = 1.0
 
 
 @functools.cache
-def _font_program() -> tuple[bytes, dict[int, tuple[int, int]], int]:
-    """The font file, each code point's (glyph id, width), and the wide blank's glyph id."""
+def _font_program() -> tuple[bytes, dict[int, tuple[int, int]], tuple[int, int]]:
+    """The font file, each code point's (glyph id, width), and the wide blank's."""
     data = FONT_PATH.read_bytes()
     font = TTFont(FONT_PATH)
     metrics = font["hmtx"].metrics
     order = {name: gid for gid, name in enumerate(font.getGlyphOrder())}
     glyphs = {cp: (order[name], metrics[name][0]) for cp, name in font.getBestCmap().items()}
-    return data, glyphs, order[WIDE_GLYPH]
+    return data, glyphs, (order[WIDE_GLYPH], metrics[WIDE_GLYPH][0])
 
 
 class GlyphlessFont:
@@ -65,7 +65,7 @@ class GlyphlessFont:
     @staticmethod
     def glyph(char: str) -> tuple[int, int]:
         _data, glyphs, wide = _font_program()
-        return glyphs.get(ord(char), (wide, 1000))
+        return glyphs.get(ord(char), wide)
 
     def make(self, pdf: pikepdf.Pdf) -> pikepdf.Object:
         """The Type 0 font object for the characters encoded so far."""

@@ -83,4 +83,3 @@ def test_layer_is_invisible_and_never_shows_notdef(layered: Path) -> None:
 def test_layered_document_is_valid_pdfa(layered: Path) -> None:
     (verdict,) = verapdf.validate([layered]).values()
     assert verdict.compliant, verdict.failed_rules
-
